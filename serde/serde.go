@@ -1,4 +1,32 @@
 // Package serde converts typed values to and from the bytes of Kafka records.
+//
+// # Tombstones: nil versus empty
+//
+// Kafka distinguishes a null record key or value from an empty one. A null
+// value is a tombstone: in a compacted topic, and in every table brook builds
+// from a topic, it deletes the key. In Go a null is a nil []byte and an empty
+// value is a non-nil []byte of length zero. Every serde in this package keeps
+// the two apart:
+//
+//   - Serialize never returns nil bytes for a present value, so an empty
+//     value (String's "", Bytes' []byte{}) is never written as a tombstone.
+//     Only Bytes(nil) and Nullable's nil pointer produce a tombstone.
+//   - Deserialize of nil bytes returns an error wrapping [ErrNull] for every
+//     type that has no way to say "absent". Read topics that carry tombstones
+//     with [Nullable] (a nil *T is a tombstone) or with [Bytes] (a nil []byte
+//     is a tombstone).
+//
+// # Built-in serdes
+//
+// [String], [Bytes], [Int64], [Int32] and [Float64] write the same bytes as
+// Kafka's StringSerializer, ByteArraySerializer, LongSerializer,
+// IntegerSerializer and DoubleSerializer, so topics can be shared with Java
+// clients. [JSON] uses encoding/json. [Func] adapts a pair of functions, and
+// [Nullable] adds tombstone support to any serde.
+//
+// The built-in serdes are stateless, safe for concurrent use and cheap: they
+// hold no fields, the fixed-size numeric serdes do not allocate when
+// deserializing, and Serialize allocates only the slice it returns.
 package serde
 
 // Serde converts values of type T to and from the bytes of a Kafka record key

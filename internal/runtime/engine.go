@@ -1,0 +1,467 @@
+// Package runtime runs compiled topologies on Kafka: one consumer-group
+// member, a poll loop that hands each task's records to the task's worker,
+// and a commit loop.
+//
+// The record's path: PollRecords returns fetches; the poll loop, holding
+// the engine lock, looks up the task of each fetched partition and sends the
+// partition's records, as one batch, to the task's worker. The worker runs
+// them through the task's processors in offset order; sinks hand records to
+// the franz-go producer, which batches and sends them. Every CommitInterval
+// the poll loop stops handing out work and waits until every worker is idle
+// (a record boundary), flushes the producer (every record produced so far is
+// acknowledged), and only then commits the offsets of the processed records.
+// Rebalance callbacks take the same lock and do the same commit before tasks
+// are closed, so a partition moves to another member with everything before
+// its committed offset already written (at-least-once).
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/brookstream/brook/internal/topo"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Options configure an Engine. The stream package validates them.
+type Options struct {
+	AppID          string
+	Brokers        []string
+	ClientOpts     []kgo.Opt
+	Logger         *slog.Logger
+	CommitInterval time.Duration
+	Workers        int
+	MaxPollRecords int
+	Policy         topo.Policy
+	Subs           []*topo.Subtopology
+	// SinkTopics are the topics sinks write to, when known when building.
+	SinkTopics []string
+}
+
+// ErrClosed is returned by Run on an engine that already ran.
+var ErrClosed = errors.New("brook: app already ran or was closed; make a new one with stream.New")
+
+// Engine runs a topology as one member of the consumer group AppID.
+type Engine struct {
+	o   Options
+	log *slog.Logger
+
+	cl      *kgo.Client
+	promise func(*kgo.Record, error)
+
+	mu      sync.Mutex // held by the poll loop while dispatching, by commits and by rebalance callbacks
+	tasks   map[topo.TaskID]*task
+	byPart  map[tp]*task
+	topicTo map[string]*topo.Subtopology
+	workers []*worker
+	closing bool
+
+	errOnce sync.Once
+	err     error
+	failed  atomic.Bool
+	cancel  context.CancelFunc
+
+	prodErr atomic.Pointer[error]
+	ran     atomic.Bool
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// task is the runtime's side of a topo.Task: the worker it lives on and the
+// offsets it has processed.
+type task struct {
+	t    *topo.Task
+	w    *worker
+	next map[tp]kgo.EpochOffset // written by the worker, read at a barrier
+}
+
+// New makes an engine; it connects nothing until Run.
+func New(o Options) *Engine {
+	e := &Engine{
+		o:       o,
+		log:     o.Logger,
+		tasks:   map[topo.TaskID]*task{},
+		byPart:  map[tp]*task{},
+		topicTo: map[string]*topo.Subtopology{},
+	}
+	for _, s := range o.Subs {
+		for _, t := range s.Topics {
+			e.topicTo[t] = s
+		}
+	}
+	e.promise = e.onProduced
+	return e
+}
+
+// Run joins the group and processes until ctx is cancelled or a fatal error;
+// it returns after a final commit. It can be called once.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.ran.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e.cancel = cancel
+	defer cancel()
+
+	if err := e.checkTopics(ctx); err != nil {
+		return err
+	}
+	topics := make([]string, 0, len(e.topicTo))
+	for t := range e.topicTo {
+		topics = append(topics, t)
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(e.o.Brokers...),
+		kgo.ConsumerGroup(e.o.AppID),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		// Range gives partition p of every co-partitioned topic to the same
+		// member, so a task's inputs never split.
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.OnPartitionsAssigned(e.onAssigned),
+		kgo.OnPartitionsRevoked(e.onRevoked),
+		kgo.OnPartitionsLost(e.onLost),
+		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
+	}, e.o.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("brook: kafka client: %w", err)
+	}
+	e.cl = cl
+
+	e.workers = make([]*worker, e.o.Workers)
+	var wg sync.WaitGroup
+	for i := range e.workers {
+		w := &worker{id: i, in: make(chan item, 64)}
+		e.workers[i] = w
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(e) }()
+	}
+
+	e.loop(ctx)
+
+	// Final commit of everything processed, then leave the group.
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	e.mu.Lock()
+	if err := e.commitLocked(cctx); err != nil {
+		e.fail(err)
+	}
+	e.closing = true
+	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
+	for _, w := range e.workers {
+		close(w.in)
+	}
+	e.mu.Unlock()
+	ccancel()
+	wg.Wait()
+	cl.AllowRebalance()
+	cl.Close()
+	return e.err
+}
+
+// Stop makes Run return, as cancelling its context does.
+func (e *Engine) Stop() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+}
+
+func (e *Engine) loop(ctx context.Context) {
+	last := time.Now()
+	for !e.failed.Load() && ctx.Err() == nil {
+		wait := e.o.CommitInterval - time.Since(last)
+		if wait < time.Millisecond {
+			wait = time.Millisecond
+		}
+		pctx, pcancel := context.WithTimeout(ctx, wait)
+		fs := e.cl.PollRecords(pctx, e.o.MaxPollRecords)
+		pcancel()
+		fs.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if errors.Is(err, kgo.ErrClientClosed) {
+				e.fail(err)
+				return
+			}
+			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
+		})
+		e.mu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			t := e.byPart[tp{p.Topic, p.Partition}]
+			if t == nil {
+				// Revoked since the fetch: not processed, not committed; the
+				// partition's new owner reads these records.
+				return
+			}
+			t.w.in <- item{task: t, recs: p.Records}
+		})
+		e.mu.Unlock()
+		e.cl.AllowRebalance()
+		if time.Since(last) >= e.o.CommitInterval {
+			e.mu.Lock()
+			err := e.commitLocked(ctx)
+			e.mu.Unlock()
+			if err != nil && ctx.Err() == nil {
+				e.fail(err)
+			}
+			last = time.Now()
+		}
+	}
+}
+
+// commitLocked waits for the workers to be idle, flushes the producer and
+// commits the processed offsets of every task. e.mu must be held.
+func (e *Engine) commitLocked(ctx context.Context) error {
+	if e.closing {
+		return nil
+	}
+	e.barrier()
+	if err := e.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("brook: flush producer: %w", err)
+	}
+	if p := e.prodErr.Load(); p != nil {
+		return *p
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, t := range e.tasks {
+		for k, eo := range t.next {
+			m := offsets[k.topic]
+			if m == nil {
+				m = map[int32]kgo.EpochOffset{}
+				offsets[k.topic] = m
+			}
+			m[k.partition] = eo
+		}
+		clear(t.next)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	e.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgOffsetCommitRequest, resp *kmsgOffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerrOf(p.ErrorCode); perr != nil {
+					cerr = fmt.Errorf("topic %q partition %d: %w", t.Topic, p.Partition, perr)
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		// At-least-once: the records are processed again by whoever owns the
+		// partition next; nothing is lost.
+		e.log.Warn("offset commit failed; records since the last commit will be processed again", "err", cerr)
+	}
+	return nil
+}
+
+// barrier returns once every worker has processed everything sent to it.
+func (e *Engine) barrier() {
+	var wg sync.WaitGroup
+	wg.Add(len(e.workers))
+	for _, w := range e.workers {
+		w.in <- item{barrier: &wg}
+	}
+	wg.Wait()
+}
+
+func (e *Engine) fail(err error) {
+	e.errOnce.Do(func() {
+		e.err = err
+		e.failed.Store(true)
+		e.log.Error("stopping", "err", err)
+		if e.cancel != nil {
+			e.cancel()
+		}
+	})
+}
+
+// Produce implements topo.Producer.
+func (e *Engine) Produce(r *kgo.Record) { e.cl.Produce(context.Background(), r, e.promise) }
+
+func (e *Engine) onProduced(r *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
+	e.prodErr.CompareAndSwap(nil, &werr)
+}
+
+func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return
+	}
+	for topic, parts := range assigned {
+		sub := e.topicTo[topic]
+		if sub == nil {
+			continue
+		}
+		for _, p := range parts {
+			id := topo.TaskID{Subtopology: sub.ID, Partition: p}
+			t := e.tasks[id]
+			if t == nil {
+				tt, err := topo.NewTask(sub, id, e, e.o.Policy, e.log)
+				if err != nil {
+					e.fail(err)
+					return
+				}
+				t = &task{t: tt, w: e.leastLoaded(), next: map[tp]kgo.EpochOffset{}}
+				t.w.tasks++
+				e.tasks[id] = t
+				e.log.Info("task assigned", "task", id, "worker", t.w.id)
+			}
+			e.byPart[tp{topic, p}] = t
+		}
+	}
+}
+
+func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return
+	}
+	if err := e.commitLocked(ctx); err != nil {
+		e.fail(err)
+	}
+	e.dropLocked(revoked)
+}
+
+func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return
+	}
+	e.barrier()
+	e.dropLocked(lost)
+}
+
+func (e *Engine) dropLocked(parts map[string][]int32) {
+	for topic, ps := range parts {
+		for _, p := range ps {
+			t := e.byPart[tp{topic, p}]
+			if t == nil {
+				continue
+			}
+			delete(e.byPart, tp{topic, p})
+			delete(t.next, tp{topic, p})
+			still := false
+			for k, o := range e.byPart {
+				if o == t && k.partition == p {
+					still = true
+				}
+			}
+			if !still {
+				delete(e.tasks, t.t.ID)
+				t.w.tasks--
+				e.log.Info("task revoked", "task", t.t.ID)
+			}
+		}
+	}
+}
+
+func (e *Engine) leastLoaded() *worker {
+	best := e.workers[0]
+	for _, w := range e.workers[1:] {
+		if w.tasks < best.tasks {
+			best = w
+		}
+	}
+	return best
+}
+
+// checkTopics verifies, before joining the group, that every source topic
+// exists and that the topics of a sub-topology have the same number of
+// partitions, and creates the dead-letter topic if needed.
+func (e *Engine) checkTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("brook: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var names []string
+	for t := range e.topicTo {
+		names = append(names, t)
+	}
+	names = append(names, e.o.SinkTopics...)
+	td, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("brook: list topics %v: %w", names, err)
+	}
+	var missing []string
+	for _, n := range names {
+		if d, ok := td[n]; !ok || d.Err != nil {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingTopicsError{Topics: missing}
+	}
+	for _, s := range e.o.Subs {
+		counts := map[string]int{}
+		first := -1
+		same := true
+		for _, t := range s.Topics {
+			n := len(td[t].Partitions)
+			counts[t] = n
+			if first >= 0 && n != first {
+				same = false
+			}
+			first = n
+		}
+		if !same {
+			return &CopartitionError{Subtopology: s.ID, Partitions: counts}
+		}
+	}
+	if e.o.Policy.Kind == topo.PolicyDeadLetter {
+		resp, err := adm.CreateTopic(ctx, 1, -1, nil, e.o.Policy.Topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !isTopicExists(err) {
+			return fmt.Errorf("brook: create dead-letter topic %q: %w", e.o.Policy.Topic, err)
+		}
+	}
+	return nil
+}
+
+// MissingTopicsError lists topics the topology uses that do not exist.
+type MissingTopicsError struct{ Topics []string }
+
+func (e *MissingTopicsError) Error() string {
+	return fmt.Sprintf("brook: topics %v do not exist: create them before starting the app", e.Topics)
+}
+
+// CopartitionError is a sub-topology whose input topics have different
+// numbers of partitions.
+type CopartitionError struct {
+	Subtopology int
+	Partitions  map[string]int
+}
+
+func (e *CopartitionError) Error() string {
+	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts %v: co-partitioned topics need the same number of partitions", e.Subtopology, e.Partitions)
+}

@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type (
+	kmsgOffsetCommitRequest  = kmsg.OffsetCommitRequest
+	kmsgOffsetCommitResponse = kmsg.OffsetCommitResponse
+)
+
+func kerrOf(code int16) error { return kerr.ErrorForCode(code) }
+
+func isTopicExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }
+
+// worker processes the batches of the tasks that live on it, one at a time,
+// in the order they were sent.
+type worker struct {
+	id    int
+	in    chan item
+	tasks int // guarded by Engine.mu
+}
+
+// item is a batch of one task's records from one partition, or a barrier.
+type item struct {
+	task    *task
+	recs    []*kgo.Record
+	barrier *sync.WaitGroup
+}
+
+func (w *worker) run(e *Engine) {
+	for it := range w.in {
+		if it.barrier != nil {
+			it.barrier.Done()
+			continue
+		}
+		if e.failed.Load() {
+			continue
+		}
+		it.task.process(e, it.recs)
+	}
+}
+
+// process runs recs through the task and records the next offset to commit.
+// On an error it records the failing record's offset, so that a restart
+// reads it again, and stops the engine.
+func (t *task) process(e *Engine, recs []*kgo.Record) {
+	for _, r := range recs {
+		if err := t.t.Process(r); err != nil {
+			t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			e.fail(err)
+			return
+		}
+	}
+	t.mark(recs[len(recs)-1])
+}
+
+func (t *task) mark(r *kgo.Record) {
+	t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+}
+
+// kgoLogger adapts slog to kgo.Logger.
+type kgoLogger struct{ l *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel {
+	ctx := context.Background()
+	switch {
+	case l.l.Enabled(ctx, slog.LevelDebug):
+		return kgo.LogLevelDebug
+	case l.l.Enabled(ctx, slog.LevelInfo):
+		return kgo.LogLevelInfo
+	case l.l.Enabled(ctx, slog.LevelWarn):
+		return kgo.LogLevelWarn
+	case l.l.Enabled(ctx, slog.LevelError):
+		return kgo.LogLevelError
+	}
+	return kgo.LogLevelNone
+}
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		lv = slog.LevelError
+	case kgo.LogLevelWarn:
+		lv = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		lv = slog.LevelInfo
+	}
+	l.l.Log(context.Background(), lv, msg, keyvals...)
+}

@@ -1,0 +1,229 @@
+// Package topo holds brook's topology graph and compiles it into tasks.
+//
+// The graph is made of erased nodes. Each node carries a Build closure,
+// written by the typed DSL in package stream, that makes the node's processor
+// for one task once its children's processors exist. A processor is a typed
+// function value (stream's procFunc[K, V]) stored as any: the only type
+// assertion happens when a task is wired, none per record.
+package topo
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Kind is the role of a node in the graph.
+type Kind int
+
+const (
+	// KindSource reads records from topics.
+	KindSource Kind = iota
+	// KindProcessor transforms records.
+	KindProcessor
+	// KindSink writes records to a topic.
+	KindSink
+)
+
+// Node is one vertex of the topology graph.
+type Node struct {
+	ID       int
+	Name     string
+	Kind     Kind
+	Parents  []*Node
+	Children []*Node
+	// Topics are the topics a source reads.
+	Topics []string
+	// SinkTopic is the topic a sink writes, or a description such as
+	// "<topic chosen per record>".
+	SinkTopic string
+	// Stores are the names of the stores the node uses.
+	Stores []string
+	// Build makes the node's processor for task t. children holds the
+	// processors of n.Children, in order. A source returns a SourceFunc.
+	Build func(t *Task, children []any) (any, error)
+
+	sub int
+}
+
+// Graph is a topology under construction.
+type Graph struct {
+	Nodes  []*Node
+	errs   []error
+	counts map[string]int
+	names  map[string]bool
+}
+
+// NewGraph returns an empty graph.
+func NewGraph() *Graph {
+	return &Graph{counts: map[string]int{}, names: map[string]bool{}}
+}
+
+// Errorf records a build error; Err returns all of them.
+func (g *Graph) Errorf(format string, args ...any) {
+	g.errs = append(g.errs, fmt.Errorf(format, args...))
+}
+
+// Err returns the errors recorded while the topology was built, joined.
+func (g *Graph) Err() error {
+	if len(g.errs) == 0 {
+		return nil
+	}
+	return &BuildError{Errs: g.errs}
+}
+
+// BuildError lists what is wrong with a topology.
+type BuildError struct{ Errs []error }
+
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	b.WriteString("brook: invalid topology:")
+	for _, err := range e.Errs {
+		b.WriteString("\n  - ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the individual errors.
+func (e *BuildError) Unwrap() []error { return e.Errs }
+
+// Add adds a node named name (or, if empty, an automatic name made of
+// prefix and a sequence number, in the style of Kafka Streams'
+// KSTREAM-MAP-0000000003) with the given parents.
+func (g *Graph) Add(kind Kind, prefix, name string, parents ...*Node) *Node {
+	id := len(g.Nodes)
+	if name == "" {
+		name = fmt.Sprintf("%s-%010d", prefix, id)
+	}
+	if g.names[name] {
+		g.Errorf("two nodes are named %q: names given with stream.Named must be unique", name)
+	}
+	g.names[name] = true
+	n := &Node{ID: id, Name: name, Kind: kind, Parents: parents}
+	for _, p := range parents {
+		p.Children = append(p.Children, n)
+	}
+	g.Nodes = append(g.Nodes, n)
+	return n
+}
+
+// Subtopology is a connected part of the graph: the unit that becomes one
+// task per partition.
+type Subtopology struct {
+	ID     int
+	Nodes  []*Node // in id order
+	Topics []string
+	// Sources maps each source topic to its source node.
+	Sources map[string]*Node
+}
+
+// Subtopologies splits the graph into its connected parts, numbered in the
+// order of their first node.
+func (g *Graph) Subtopologies() []*Subtopology {
+	parent := make([]int, len(g.Nodes))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	for _, n := range g.Nodes {
+		for _, p := range n.Parents {
+			a, b := find(n.ID), find(p.ID)
+			if a != b {
+				if a < b {
+					parent[b] = a
+				} else {
+					parent[a] = b
+				}
+			}
+		}
+	}
+	byRoot := map[int]*Subtopology{}
+	var subs []*Subtopology
+	for _, n := range g.Nodes {
+		r := find(n.ID)
+		s := byRoot[r]
+		if s == nil {
+			s = &Subtopology{ID: len(subs), Sources: map[string]*Node{}}
+			byRoot[r] = s
+			subs = append(subs, s)
+		}
+		n.sub = s.ID
+		s.Nodes = append(s.Nodes, n)
+		if n.Kind == KindSource {
+			for _, t := range n.Topics {
+				s.Sources[t] = n
+				s.Topics = append(s.Topics, t)
+			}
+		}
+	}
+	for _, s := range subs {
+		sort.Strings(s.Topics)
+	}
+	return subs
+}
+
+// Validate checks rules that span nodes: a topic read by two sources.
+func (g *Graph) Validate() error {
+	seen := map[string]string{}
+	for _, n := range g.Nodes {
+		if n.Kind != KindSource {
+			continue
+		}
+		for _, t := range n.Topics {
+			if other, ok := seen[t]; ok {
+				g.Errorf("topic %q is read by two sources (%s and %s): read it once and share the stream", t, other, n.Name)
+			}
+			seen[t] = n.Name
+		}
+	}
+	if len(seen) == 0 {
+		g.Errorf("the topology has no source: add one with stream.Source")
+	}
+	return g.Err()
+}
+
+// Describe prints the topology in the format of Kafka Streams'
+// Topology#describe().
+func (g *Graph) Describe() string {
+	var b strings.Builder
+	b.WriteString("Topologies:\n")
+	for _, s := range g.Subtopologies() {
+		fmt.Fprintf(&b, "   Sub-topology: %d\n", s.ID)
+		for _, n := range s.Nodes {
+			switch n.Kind {
+			case KindSource:
+				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
+			case KindProcessor:
+				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(n.Stores, ", "))
+			case KindSink:
+				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.SinkTopic)
+			}
+			if len(n.Children) > 0 {
+				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
+			} else if n.Kind != KindSink {
+				b.WriteString("      --> none\n")
+			}
+			if len(n.Parents) > 0 {
+				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func names(ns []*Node) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = n.Name
+	}
+	return strings.Join(s, ", ")
+}

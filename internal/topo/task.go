@@ -1,0 +1,239 @@
+package topo
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// SourceFunc is the processor a source node builds: it deserializes r and
+// pushes it down the task's processors.
+type SourceFunc func(t *Task, r *kgo.Record) error
+
+// Producer sends records. Produce must not block for long and must not fail
+// on its own: delivery errors are reported by the runtime when it commits.
+// The caller gives up ownership of r.
+type Producer interface {
+	Produce(r *kgo.Record)
+}
+
+// TaskID names a task: its sub-topology and partition, printed "1_3" as in
+// Kafka Streams.
+type TaskID struct {
+	Subtopology int
+	Partition   int32
+}
+
+func (id TaskID) String() string {
+	return strconv.Itoa(id.Subtopology) + "_" + strconv.Itoa(int(id.Partition))
+}
+
+// LogValue implements slog.LogValuer.
+func (id TaskID) LogValue() slog.Value { return slog.StringValue(id.String()) }
+
+// PolicyKind says what happens to a bad record.
+type PolicyKind int
+
+const (
+	// PolicyFail stops processing with a *RecordError.
+	PolicyFail PolicyKind = iota
+	// PolicySkip logs the record's coordinates and the error, and goes on.
+	PolicySkip
+	// PolicyDeadLetter sends the record's original bytes to a topic, with
+	// the error and origin in headers, and goes on.
+	PolicyDeadLetter
+)
+
+// Policy is what a task does with a record that fails to deserialize or
+// whose processing fails or panics.
+type Policy struct {
+	Kind  PolicyKind
+	Topic string // dead-letter topic
+}
+
+// Header keys set on dead-letter records.
+const (
+	HeaderError     = "brook.error"
+	HeaderTopic     = "brook.topic"
+	HeaderPartition = "brook.partition"
+	HeaderOffset    = "brook.offset"
+	HeaderTask      = "brook.task"
+)
+
+// Task runs one sub-topology over one partition number. A task is used by
+// one goroutine at a time.
+type Task struct {
+	ID       TaskID
+	Sub      *Subtopology
+	Producer Producer
+	Policy   Policy
+	Logger   *slog.Logger
+
+	// Rec is the input record being processed: its topic, partition,
+	// offset, timestamp and headers are the metadata processors see.
+	Rec *kgo.Record
+
+	// Skipped and DeadLettered count bad records handled by the policy.
+	Skipped, DeadLettered int64
+
+	sources map[string]SourceFunc
+	last    string
+	lastFn  SourceFunc
+}
+
+// NewTask wires the processors of sub for one partition.
+func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.Logger) (*Task, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{}}
+	built := make(map[*Node]any, len(sub.Nodes))
+	// Nodes are numbered after their parents: build children first.
+	for i := len(sub.Nodes) - 1; i >= 0; i-- {
+		n := sub.Nodes[i]
+		children := make([]any, len(n.Children))
+		for j, c := range n.Children {
+			children[j] = built[c]
+		}
+		proc, err := n.Build(t, children)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: build %s: %w", id, n.Name, err)
+		}
+		built[n] = proc
+		if n.Kind == KindSource {
+			fn, ok := proc.(SourceFunc)
+			if !ok {
+				return nil, fmt.Errorf("task %s: source %s built %T, not a SourceFunc", id, n.Name, proc)
+			}
+			for _, topic := range n.Topics {
+				t.sources[topic] = fn
+			}
+		}
+	}
+	return t, nil
+}
+
+// Process runs r through the task. A bad record is handled by the task's
+// policy; the error returned is either a *RecordError (policy fail) or a
+// fatal error.
+func (t *Task) Process(r *kgo.Record) error {
+	fn := t.lastFn
+	if r.Topic != t.last {
+		fn = t.sources[r.Topic]
+		if fn == nil {
+			return fmt.Errorf("task %s: no source reads topic %q", t.ID, r.Topic)
+		}
+		t.last, t.lastFn = r.Topic, fn
+	}
+	t.Rec = r
+	err := t.run(fn, r)
+	if err == nil {
+		return nil
+	}
+	return t.handle(r, err)
+}
+
+func (t *Task) run(fn SourceFunc, r *kgo.Record) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return fn(t, r)
+}
+
+func (t *Task) handle(r *kgo.Record, err error) error {
+	var fatal *FatalError
+	if errors.As(err, &fatal) {
+		return err
+	}
+	re := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Task: t.ID.String(), Err: err}
+	switch t.Policy.Kind {
+	case PolicySkip:
+		t.Skipped++
+		t.Logger.Warn("skipping bad record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		return nil
+	case PolicyDeadLetter:
+		t.DeadLettered++
+		t.Logger.Warn("sending bad record to dead-letter topic", "dlq", t.Policy.Topic, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		t.Producer.Produce(DeadLetter(t.Policy.Topic, r, t.ID, err))
+		return nil
+	default:
+		return re
+	}
+}
+
+// DeadLetter makes the dead-letter record for r: r's key, value, timestamp
+// and headers, plus headers naming the error and the record's origin.
+func DeadLetter(topic string, r *kgo.Record, id TaskID, err error) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	hs = append(hs, r.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: HeaderTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderTask, Value: []byte(id.String())},
+	)
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: hs}
+}
+
+// RecordError is a record that could not be processed, with its origin.
+type RecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Task      string
+	Err       error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("brook: record at topic %q partition %d offset %d (task %s): %v; fix the record or the code, or set Config.OnBadRecord to skip or dead-letter bad records",
+		e.Topic, e.Partition, e.Offset, e.Task, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// SerdeError is a key or value that failed to deserialize or serialize.
+type SerdeError struct {
+	Op    string // "deserialize" or "serialize"
+	Part  string // "key" or "value"
+	Topic string
+	Node  string
+	Err   error
+}
+
+func (e *SerdeError) Error() string {
+	return fmt.Sprintf("%s: %s %s for topic %q: %v", e.Node, e.Op, e.Part, e.Topic, e.Err)
+}
+
+// Unwrap returns the serde's error.
+func (e *SerdeError) Unwrap() error { return e.Err }
+
+// PanicError is a panic recovered while a record was processed.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Unwrap returns the panic value if it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// FatalError is an error that no bad-record policy can skip, such as a
+// store that cannot be written.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FatalError) Unwrap() error { return e.Err }

@@ -1,0 +1,108 @@
+package stream
+
+import (
+	"context"
+	"sync"
+
+	"github.com/brookstream/brook/internal/runtime"
+	"github.com/brookstream/brook/internal/topo"
+)
+
+// App runs a topology as one member of the consumer group Config.AppID.
+// Start more Apps with the same AppID, in this process or others, to spread
+// the tasks over them: Kafka's group protocol is the distributed engine.
+type App struct {
+	cfg  Config
+	b    *Builder
+	eng  *runtime.Engine
+	mu   sync.Mutex
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// New checks the topology built with b and the configuration, and returns
+// an App ready to Run. It connects to nothing. The errors it returns are a
+// *BuildError listing the topology's mistakes, or *ConfigError values
+// (joined) naming the fields at fault.
+func New(b *Builder, cfg Config) (*App, error) {
+	if err := b.Build(); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	subs := b.g.Subtopologies()
+	var sinks []string
+	seen := map[string]bool{}
+	for _, n := range b.g.Nodes {
+		if n.Kind == topo.KindSink && n.SinkTopic != "" && n.SinkTopic[0] != '<' && !seen[n.SinkTopic] {
+			seen[n.SinkTopic] = true
+			sinks = append(sinks, n.SinkTopic)
+		}
+	}
+	eng := runtime.New(runtime.Options{
+		AppID:          cfg.AppID,
+		Brokers:        cfg.Brokers,
+		ClientOpts:     cfg.ClientOpts,
+		Logger:         cfg.Logger,
+		CommitInterval: cfg.CommitInterval,
+		Workers:        cfg.Workers,
+		MaxPollRecords: cfg.MaxPollRecords,
+		Policy:         cfg.OnBadRecord.p,
+		Subs:           subs,
+		SinkTopics:     sinks,
+	})
+	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
+}
+
+// Run joins the consumer group and processes records until ctx is
+// cancelled, Close is called, or a fatal error happens. It returns after a
+// final commit of everything processed: nil after a cancel or Close, else
+// the error, wrapped so that errors.Is and errors.As find *RecordError,
+// *MissingTopicsError and the like. Run can be called once.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	a.mu.Lock()
+	a.stop = cancel
+	a.mu.Unlock()
+	defer close(a.done)
+	defer cancel()
+	err := a.eng.Run(ctx)
+	return err
+}
+
+// Close stops a running App, as cancelling Run's context does, and waits
+// for Run to return. It is safe to call more than once and before Run.
+func (a *App) Close() {
+	a.mu.Lock()
+	stop := a.stop
+	a.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	<-a.done
+}
+
+// Errors that Run returns; use errors.As to inspect them.
+type (
+	// RecordError is a record that could not be processed under
+	// FailOnBadRecord: its topic, partition and offset, the task, and the
+	// cause (a *SerdeError, a *PanicError, or the user function's error).
+	RecordError = topo.RecordError
+	// SerdeError is a key or value that failed to serialize or deserialize.
+	SerdeError = topo.SerdeError
+	// PanicError is a panic recovered from a user function, with its stack.
+	PanicError = topo.PanicError
+	// BuildError lists the mistakes in a topology.
+	BuildError = topo.BuildError
+	// MissingTopicsError lists the topics a topology reads or writes that do
+	// not exist.
+	MissingTopicsError = runtime.MissingTopicsError
+	// CopartitionError names the topics of one sub-topology whose partition
+	// counts differ.
+	CopartitionError = runtime.CopartitionError
+)
+
+// ErrClosed is returned by Run when the App already ran.
+var ErrClosed = runtime.ErrClosed

@@ -1,0 +1,268 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/brookstream/brook/internal/topo"
+	"github.com/brookstream/brook/serde"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Stream is an unbounded sequence of records with keys of type K and values
+// of type V, as a KStream in Kafka Streams. Operators return new streams; a
+// stream can feed several operators, each then sees every record.
+//
+// A stream remembers the serdes it was read with; operators that keep a type
+// keep its serde, so sinks and later stateful operators ask for a serde only
+// where the type changed.
+type Stream[K, V any] struct {
+	b  *Builder
+	n  *topo.Node
+	ks serde.Serde[K]
+	vs serde.Serde[V]
+}
+
+// Source reads topic as a stream, deserializing keys with ks and values with
+// vs. A record without a key (nil key bytes) gets the zero key; a record
+// with a nil value is passed to vs, and the built-in serdes of non-nullable
+// types reject it (use serde.Nullable to read tombstones as nil pointers).
+func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
+	return SourceTopics(b, []string{topic}, ks, vs, opts...)
+}
+
+// SourceTopics reads several topics as one stream. The topics must have the
+// same number of partitions: partition p of every topic is processed by the
+// same task.
+func SourceTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
+	o := collect(opts)
+	n := b.g.Add(topo.KindSource, "KSTREAM-SOURCE", o.name)
+	n.Topics = append([]string(nil), topics...)
+	if len(topics) == 0 {
+		b.g.Errorf("source %s: no topic given", n.Name)
+	}
+	if ks == nil || vs == nil {
+		b.g.Errorf("source %s (topics %v): a source needs a key serde and a value serde", n.Name, topics)
+	}
+	name := n.Name
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K, V](children)
+		return topo.SourceFunc(func(t *topo.Task, r *kgo.Record) error {
+			var k K
+			if r.Key != nil {
+				var err error
+				if k, err = ks.Deserialize(r.Topic, r.Key); err != nil {
+					return &topo.SerdeError{Op: "deserialize", Part: "key", Topic: r.Topic, Node: name, Err: err}
+				}
+			}
+			v, err := vs.Deserialize(r.Topic, r.Value)
+			if err != nil {
+				return &topo.SerdeError{Op: "deserialize", Part: "value", Topic: r.Topic, Node: name, Err: err}
+			}
+			return next(t, Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers)})
+		}), nil
+	}
+	return Stream[K, V]{b: b, n: n, ks: ks, vs: vs}
+}
+
+// add appends a processor node fed by s and returns it.
+func (s Stream[K, V]) add(prefix string, o options) *topo.Node {
+	return s.b.g.Add(topo.KindProcessor, prefix, o.name, s.n)
+}
+
+// Filter keeps the records for which keep returns true.
+func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] {
+	n := s.add("KSTREAM-FILTER", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K, V](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			if keep(r.Key, r.Value) {
+				return next(t, r)
+			}
+			return nil
+		}), nil
+	}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs}
+}
+
+// FilterNot drops the records for which drop returns true.
+func (s Stream[K, V]) FilterNot(drop func(K, V) bool, opts ...Option) Stream[K, V] {
+	return s.Filter(func(k K, v V) bool { return !drop(k, v) }, opts...)
+}
+
+// Map replaces each record's key and value with those f returns. The new
+// key may send the record to another partition once it is written.
+func (s Stream[K, V]) Map[K2, V2 any](f func(K, V) (K2, V2), opts ...Option) Stream[K2, V2] {
+	n := s.add("KSTREAM-MAP", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K2, V2](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			k, v := f(r.Key, r.Value)
+			return next(t, Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
+		}), nil
+	}
+	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs)}
+}
+
+// MapValues replaces each record's value with f of it; the key is kept.
+func (s Stream[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Stream[K, V2] {
+	n := s.add("KSTREAM-MAPVALUES", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K, V2](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
+		}), nil
+	}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs)}
+}
+
+// FlatMap replaces each record with the records f returns, in order; an
+// empty result drops the record.
+func (s Stream[K, V]) FlatMap[K2, V2 any](f func(K, V) []KeyValue[K2, V2], opts ...Option) Stream[K2, V2] {
+	n := s.add("KSTREAM-FLATMAP", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K2, V2](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			for _, kv := range f(r.Key, r.Value) {
+				if err := next(t, Record[K2, V2]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}), nil
+	}
+	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs)}
+}
+
+// FlatMapValues replaces each record with one record per value f returns,
+// all with the input's key.
+func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stream[K, V2] {
+	n := s.add("KSTREAM-FLATMAPVALUES", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K, V2](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			for _, v := range f(r.Value) {
+				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}), nil
+	}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs)}
+}
+
+// SelectKey replaces each record's key with f of the record.
+func (s Stream[K, V]) SelectKey[K2 any](f func(K, V) K2, opts ...Option) Stream[K2, V] {
+	n := s.add("KSTREAM-KEY-SELECT", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K2, V](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			return next(t, Record[K2, V]{Key: f(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers})
+		}), nil
+	}
+	return Stream[K2, V]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: s.vs}
+}
+
+// Peek calls f for each record and passes the record on unchanged.
+func (s Stream[K, V]) Peek(f func(K, V), opts ...Option) Stream[K, V] {
+	n := s.add("KSTREAM-PEEK", collect(opts))
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		next := fanout[K, V](children)
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			f(r.Key, r.Value)
+			return next(t, r)
+		}), nil
+	}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs}
+}
+
+// Foreach calls f for each record; it ends the stream. f runs on the task's
+// worker goroutine: it must be safe to call from several workers at once.
+func (s Stream[K, V]) Foreach(f func(K, V), opts ...Option) {
+	n := s.add("KSTREAM-FOREACH", collect(opts))
+	n.Build = func(*topo.Task, []any) (any, error) {
+		return proc[K, V](func(_ *topo.Task, r Record[K, V]) error {
+			f(r.Key, r.Value)
+			return nil
+		}), nil
+	}
+}
+
+// Merge returns a stream with the records of s and other. Records of one
+// input keep their order; the two inputs interleave as they arrive. Both
+// streams' sources are processed by one task per partition, so their topics
+// must have the same number of partitions.
+func (s Stream[K, V]) Merge(other Stream[K, V], opts ...Option) Stream[K, V] {
+	o := collect(opts)
+	n := s.b.g.Add(topo.KindProcessor, "KSTREAM-MERGE", o.name, s.n, other.n)
+	n.Build = func(_ *topo.Task, children []any) (any, error) {
+		return fanout[K, V](children), nil
+	}
+	ks, vs := s.ks, s.vs
+	if ks == nil {
+		ks = other.ks
+	}
+	if vs == nil {
+		vs = other.vs
+	}
+	return Stream[K, V]{b: s.b, n: n, ks: ks, vs: vs}
+}
+
+// To writes the stream to topic, serializing keys with ks and values with
+// vs; a nil serde means the stream's own. The record's partition is chosen
+// by hashing the serialized key as Kafka's default partitioner does
+// (murmur2), so keys land where Java clients would put them. The topic must
+// exist.
+func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) {
+	s.to(topic, nil, ks, vs, opts)
+}
+
+// ToTopicFunc writes each record to the topic that topic returns for it,
+// as To does. Every topic it returns must exist.
+func (s Stream[K, V]) ToTopicFunc(topic func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) {
+	s.to("", topic, ks, vs, opts)
+}
+
+func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts []Option) {
+	o := collect(opts)
+	n := s.b.g.Add(topo.KindSink, "KSTREAM-SINK", o.name, s.n)
+	n.SinkTopic = topic
+	if choose != nil {
+		n.SinkTopic = "<chosen per record>"
+	}
+	if ks == nil {
+		ks = s.ks
+	}
+	if vs == nil {
+		vs = s.vs
+	}
+	if ks == nil || vs == nil {
+		s.b.g.Errorf("sink %s (topic %s): the stream's type changed since its source, so To needs a key serde and a value serde", n.Name, n.SinkTopic)
+	}
+	if choose == nil && topic == "" {
+		s.b.g.Errorf("sink %s: empty topic name", n.Name)
+	}
+	name := n.Name
+	n.Build = func(*topo.Task, []any) (any, error) {
+		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			dst := topic
+			if choose != nil {
+				dst = choose(r.Key, r.Value)
+				if dst == "" {
+					return fmt.Errorf("%s: topic function returned an empty topic", name)
+				}
+			}
+			kb, err := ks.Serialize(dst, r.Key)
+			if err != nil {
+				return &topo.SerdeError{Op: "serialize", Part: "key", Topic: dst, Node: name, Err: err}
+			}
+			vb, err := vs.Serialize(dst, r.Value)
+			if err != nil {
+				return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
+			}
+			t.Producer.Produce(&kgo.Record{Topic: dst, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
+			return nil
+		}), nil
+	}
+}
