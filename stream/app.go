@@ -16,8 +16,9 @@ type App struct {
 	b    *Builder
 	eng  *runtime.Engine
 	mu   sync.Mutex
-	stop context.CancelFunc
-	done chan struct{}
+	stop   context.CancelFunc
+	closed bool
+	done   chan struct{}
 }
 
 // New checks the topology built with b and the configuration, and returns
@@ -31,11 +32,12 @@ func New(b *Builder, cfg Config) (*App, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	b.g.Resolve(cfg.AppID)
 	subs := b.g.Subtopologies()
 	var sinks []string
 	seen := map[string]bool{}
 	for _, n := range b.g.Nodes {
-		if n.Kind == topo.KindSink && n.SinkTopic != "" && n.SinkTopic[0] != '<' && !seen[n.SinkTopic] {
+		if n.Kind == topo.KindSink && !n.Internal && n.SinkTopic != "" && n.SinkTopic[0] != '<' && !seen[n.SinkTopic] {
 			seen[n.SinkTopic] = true
 			sinks = append(sinks, n.SinkTopic)
 		}
@@ -49,8 +51,16 @@ func New(b *Builder, cfg Config) (*App, error) {
 		Workers:        cfg.Workers,
 		MaxPollRecords: cfg.MaxPollRecords,
 		Policy:         cfg.OnBadRecord.p,
+		Graph:          b.g,
 		Subs:           subs,
 		SinkTopics:     sinks,
+
+		StateDir:        cfg.StateDir,
+		InMemory:        cfg.InMemoryState,
+		BlockCacheBytes: cfg.StateCacheBytes,
+		MemTableBytes:   cfg.MemTableBytes,
+		StoreCacheBytes: cfg.StoreCacheBytes,
+		OnRestore:       cfg.OnRestore,
 	})
 	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
 }
@@ -63,6 +73,11 @@ func New(b *Builder, cfg Config) (*App, error) {
 func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		cancel()
+		return ErrClosed
+	}
 	a.stop = cancel
 	a.mu.Unlock()
 	defer close(a.done)
@@ -76,6 +91,7 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) Close() {
 	a.mu.Lock()
 	stop := a.stop
+	a.closed = true
 	a.mu.Unlock()
 	if stop == nil {
 		return
@@ -99,10 +115,15 @@ type (
 	// MissingTopicsError lists the topics a topology reads or writes that do
 	// not exist.
 	MissingTopicsError = runtime.MissingTopicsError
+	// StateDirLockedError is a state directory held by another process.
+	StateDirLockedError = runtime.StateDirLockedError
+	// InternalTopicError is an internal topic whose partition count no
+	// longer matches the topology.
+	InternalTopicError = runtime.InternalTopicError
 	// CopartitionError names the topics of one sub-topology whose partition
 	// counts differ.
 	CopartitionError = runtime.CopartitionError
 )
 
-// ErrClosed is returned by Run when the App already ran.
+// ErrClosed is returned by Run when the App already ran or was closed.
 var ErrClosed = runtime.ErrClosed

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/brookstream/brook/internal/runtime"
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -49,7 +52,46 @@ type Config struct {
 	// MaxPollRecords bounds how many records one poll hands to the workers.
 	// Default 10000.
 	MaxPollRecords int
+
+	// StateDir is the root of local state: a task's stores live in a Pebble
+	// database in <StateDir>/<AppID>/<task>. Two instances of one app on one
+	// machine need different StateDirs; the second to start on a shared one
+	// fails with a *StateDirLockedError. Default <os.TempDir()>/brook.
+	StateDir string
+
+	// InMemoryState keeps stores in memory instead of Pebble. They are
+	// still backed by changelog topics, and restored from them in full when
+	// a task starts. Default false.
+	InMemoryState bool
+
+	// StateCacheBytes is the Pebble block cache shared by every task of the
+	// App. Default 64 MiB.
+	StateCacheBytes int64
+
+	// MemTableBytes is the Pebble memtable size of each task's database; a
+	// task holds up to two. Default 4 MiB.
+	MemTableBytes int
+
+	// StoreCacheBytes is the write-back cache of each store of each task:
+	// repeated updates of a key within a commit interval cost one Pebble
+	// write and one changelog record. A store whose dirty entries exceed it
+	// makes the App commit early. Default 4 MiB.
+	//
+	// The memory for state is about StateCacheBytes + tasks x
+	// (2 x MemTableBytes + stores x StoreCacheBytes), whatever the number of
+	// keys.
+	StoreCacheBytes int
+
+	// OnRestore, if set, is called as stores are restored from their
+	// changelogs: every 100ms or so while a store restores, and once when it
+	// is done. It runs on a worker goroutine and must return quickly.
+	OnRestore func(RestoreProgress)
 }
+
+// RestoreProgress reports the restoration of one store of one task from
+// its changelog: how many records were applied and how many there are
+// between the local checkpoint and the end of the changelog.
+type RestoreProgress = runtime.RestoreProgress
 
 // BadRecordPolicy says what an App does with a bad record: one that fails to
 // deserialize, or whose processing panics or returns an error. The zero value
@@ -129,6 +171,21 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPollRecords == 0 {
 		c.MaxPollRecords = 10000
+	}
+	if c.StateCacheBytes < 0 || c.MemTableBytes < 0 || c.StoreCacheBytes < 0 {
+		bad("StateCacheBytes", "MemTableBytes and StoreCacheBytes must not be negative (zero means the default)")
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "brook")
+	}
+	if c.StateCacheBytes == 0 {
+		c.StateCacheBytes = 64 << 20
+	}
+	if c.MemTableBytes == 0 {
+		c.MemTableBytes = 4 << 20
+	}
+	if c.StoreCacheBytes == 0 {
+		c.StoreCacheBytes = 4 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

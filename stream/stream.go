@@ -21,6 +21,22 @@ type Stream[K, V any] struct {
 	n  *topo.Node
 	ks serde.Serde[K]
 	vs serde.Serde[V]
+	// rekeyed is set once an operator may have changed the key: grouping
+	// by key then repartitions first, as in Kafka Streams.
+	rekeyed bool
+}
+
+// WithSerdes returns s with its key and value serdes set, for the
+// operators after a type change that need them (To, GroupByKey and the
+// like). A nil serde keeps the current one.
+func (s Stream[K, V]) WithSerdes(ks serde.Serde[K], vs serde.Serde[V]) Stream[K, V] {
+	if ks != nil {
+		s.ks = ks
+	}
+	if vs != nil {
+		s.vs = vs
+	}
+	return s
 }
 
 // Source reads topic as a stream, deserializing keys with ks and values with
@@ -35,8 +51,11 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 // same number of partitions: partition p of every topic is processed by the
 // same task.
 func SourceTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
-	o := collect(opts)
-	n := b.g.Add(topo.KindSource, "KSTREAM-SOURCE", o.name)
+	return source(b, topics, ks, vs, collect(opts).name)
+}
+
+func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], nodeName string) Stream[K, V] {
+	n := b.g.Add(topo.KindSource, "KSTREAM-SOURCE", nodeName)
 	n.Topics = append([]string(nil), topics...)
 	if len(topics) == 0 {
 		b.g.Errorf("source %s: no topic given", n.Name)
@@ -82,7 +101,7 @@ func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] 
 			return nil
 		}), nil
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed}
 }
 
 // FilterNot drops the records for which drop returns true.
@@ -101,7 +120,7 @@ func (s Stream[K, V]) Map[K2, V2 any](f func(K, V) (K2, V2), opts ...Option) Str
 			return next(t, Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
 		}), nil
 	}
-	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs)}
+	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs), rekeyed: true}
 }
 
 // MapValues replaces each record's value with f of it; the key is kept.
@@ -113,7 +132,7 @@ func (s Stream[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Stream[K, 
 			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
 		}), nil
 	}
-	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs)}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed}
 }
 
 // FlatMap replaces each record with the records f returns, in order; an
@@ -131,7 +150,7 @@ func (s Stream[K, V]) FlatMap[K2, V2 any](f func(K, V) []KeyValue[K2, V2], opts 
 			return nil
 		}), nil
 	}
-	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs)}
+	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs), rekeyed: true}
 }
 
 // FlatMapValues replaces each record with one record per value f returns,
@@ -149,7 +168,7 @@ func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stre
 			return nil
 		}), nil
 	}
-	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs)}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed}
 }
 
 // SelectKey replaces each record's key with f of the record.
@@ -161,7 +180,7 @@ func (s Stream[K, V]) SelectKey[K2 any](f func(K, V) K2, opts ...Option) Stream[
 			return next(t, Record[K2, V]{Key: f(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers})
 		}), nil
 	}
-	return Stream[K2, V]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: s.vs}
+	return Stream[K2, V]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: s.vs, rekeyed: true}
 }
 
 // Peek calls f for each record and passes the record on unchanged.
@@ -174,7 +193,7 @@ func (s Stream[K, V]) Peek(f func(K, V), opts ...Option) Stream[K, V] {
 			return next(t, r)
 		}), nil
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed}
 }
 
 // Foreach calls f for each record; it ends the stream. f runs on the task's
@@ -206,7 +225,7 @@ func (s Stream[K, V]) Merge(other Stream[K, V], opts ...Option) Stream[K, V] {
 	if vs == nil {
 		vs = other.vs
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: ks, vs: vs}
+	return Stream[K, V]{b: s.b, n: n, ks: ks, vs: vs, rekeyed: s.rekeyed || other.rekeyed}
 }
 
 // To writes the stream to topic, serializing keys with ks and values with
@@ -224,7 +243,7 @@ func (s Stream[K, V]) ToTopicFunc(topic func(K, V) string, ks serde.Serde[K], vs
 	s.to("", topic, ks, vs, opts)
 }
 
-func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts []Option) {
+func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts []Option) *topo.Node {
 	o := collect(opts)
 	n := s.b.g.Add(topo.KindSink, "KSTREAM-SINK", o.name, s.n)
 	n.SinkTopic = topic
@@ -245,6 +264,7 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 	}
 	name := n.Name
 	n.Build = func(*topo.Task, []any) (any, error) {
+		topic := n.SinkTopic // internal topics get the app's prefix before tasks are built
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
 			dst := topic
 			if choose != nil {
@@ -265,4 +285,5 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 			return nil
 		}), nil
 	}
+	return n
 }

@@ -56,11 +56,11 @@ func CreateTopic(ctx context.Context, addrs []string, topic string, partitions i
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
-	if err != nil {
-		return fmt.Errorf("create topic %q: %w", topic, err)
+	if err == nil {
+		err = resp.Err
 	}
-	if resp.Err != nil && !isExists(resp.Err) {
-		return fmt.Errorf("create topic %q: %w", topic, resp.Err)
+	if err != nil && !isExists(err) {
+		return fmt.Errorf("create topic %q: %w", topic, err)
 	}
 	return nil
 }

@@ -20,12 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/brookstream/brook/internal/topo"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/brookstream/brook/state"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -39,9 +40,24 @@ type Options struct {
 	Workers        int
 	MaxPollRecords int
 	Policy         topo.Policy
+	Graph          *topo.Graph
 	Subs           []*topo.Subtopology
 	// SinkTopics are the topics sinks write to, when known when building.
 	SinkTopics []string
+
+	// StateDir is the root of local state; a task's Pebble DB lives in
+	// <StateDir>/<AppID>/<task>.
+	StateDir string
+	// InMemory keeps stores in memory instead of Pebble.
+	InMemory bool
+	// BlockCacheBytes is the Pebble block cache shared by all tasks.
+	BlockCacheBytes int64
+	// MemTableBytes is the Pebble memtable size of each task's DB.
+	MemTableBytes int
+	// StoreCacheBytes is the write-back cache budget of each store.
+	StoreCacheBytes int
+	// OnRestore, if set, is called as stores restore.
+	OnRestore func(RestoreProgress)
 }
 
 // ErrClosed is returned by Run on an engine that already ran.
@@ -62,13 +78,23 @@ type Engine struct {
 	workers []*worker
 	closing bool
 
+	ctx     context.Context
 	errOnce sync.Once
 	err     error
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr atomic.Pointer[error]
-	ran     atomic.Bool
+	prodErr   atomic.Pointer[error]
+	ran       atomic.Bool
+	commitNow atomic.Bool // a store's cache is over budget
+
+	parts      map[int]int32   // partitions (tasks) per sub-topology
+	changelogs map[string]bool // changelog topic names
+	cache      *state.Cache
+	lock       *os.File
+
+	qmu sync.RWMutex
+	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
 }
 
 type tp struct {
@@ -79,9 +105,11 @@ type tp struct {
 // task is the runtime's side of a topo.Task: the worker it lives on and the
 // offsets it has processed.
 type task struct {
-	t    *topo.Task
-	w    *worker
-	next map[tp]kgo.EpochOffset // written by the worker, read at a barrier
+	t        *topo.Task
+	w        *worker
+	next     map[tp]kgo.EpochOffset // written by the worker, read at a barrier
+	logs     []*changelog
+	restored bool // written by the worker, read at a barrier
 }
 
 // New makes an engine; it connects nothing until Run.
@@ -92,6 +120,9 @@ func New(o Options) *Engine {
 		tasks:   map[topo.TaskID]*task{},
 		byPart:  map[tp]*task{},
 		topicTo: map[string]*topo.Subtopology{},
+
+		changelogs: map[string]bool{},
+		dbs:        map[topo.TaskID]state.TaskDB{},
 	}
 	for _, s := range o.Subs {
 		for _, t := range s.Topics {
@@ -112,9 +143,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.cancel = cancel
 	defer cancel()
 
-	if err := e.checkTopics(ctx); err != nil {
+	e.ctx = ctx
+	if err := e.setupTopics(ctx); err != nil {
 		return err
 	}
+	if err := e.openState(); err != nil {
+		return err
+	}
+	defer e.closeState()
 	topics := make([]string, 0, len(e.topicTo))
 	for t := range e.topicTo {
 		topics = append(topics, t)
@@ -133,6 +169,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
+		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, e.o.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -158,13 +195,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.fail(err)
 	}
 	e.closing = true
-	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
 	for _, w := range e.workers {
 		close(w.in)
 	}
 	e.mu.Unlock()
 	ccancel()
 	wg.Wait()
+	e.mu.Lock()
+	for _, t := range e.tasks {
+		e.closeTask(t, false)
+	}
+	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
+	e.mu.Unlock()
 	cl.AllowRebalance()
 	cl.Close()
 	return e.err
@@ -212,7 +254,7 @@ func (e *Engine) loop(ctx context.Context) {
 		})
 		e.mu.Unlock()
 		e.cl.AllowRebalance()
-		if time.Since(last) >= e.o.CommitInterval {
+		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
 			e.mu.Lock()
 			err := e.commitLocked(ctx)
 			e.mu.Unlock()
@@ -231,11 +273,20 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 		return nil
 	}
 	e.barrier()
+	if err := e.flushStores(); err != nil {
+		e.abortStores()
+		return err
+	}
 	if err := e.cl.Flush(ctx); err != nil {
+		e.abortStores()
 		return fmt.Errorf("brook: flush producer: %w", err)
 	}
 	if p := e.prodErr.Load(); p != nil {
+		e.abortStores()
 		return *p
+	}
+	if err := e.commitStores(); err != nil {
+		return &topo.FatalError{Err: err}
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, t := range e.tasks {
@@ -321,18 +372,59 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 			id := topo.TaskID{Subtopology: sub.ID, Partition: p}
 			t := e.tasks[id]
 			if t == nil {
-				tt, err := topo.NewTask(sub, id, e, e.o.Policy, e.log)
-				if err != nil {
+				var err error
+				if t, err = e.newTask(sub, id); err != nil {
 					e.fail(err)
 					return
 				}
-				t = &task{t: tt, w: e.leastLoaded(), next: map[tp]kgo.EpochOffset{}}
-				t.w.tasks++
-				e.tasks[id] = t
-				e.log.Info("task assigned", "task", id, "worker", t.w.id)
 			}
 			e.byPart[tp{topic, p}] = t
 		}
+	}
+}
+
+// newTask makes a task, opens its state and queues its restoration on its
+// worker, ahead of its first records. e.mu must be held.
+func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
+	var db state.TaskDB
+	if len(sub.Stores) > 0 {
+		var err error
+		if db, err = e.openDB(id); err != nil {
+			return nil, err
+		}
+	}
+	tt, err := topo.NewTask(sub, id, e, e.o.Policy, e.log, db, e.o.StoreCacheBytes)
+	if err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, err
+	}
+	t := &task{t: tt, w: e.leastLoaded(), next: map[tp]kgo.EpochOffset{}, restored: db == nil}
+	t.w.tasks++
+	e.tasks[id] = t
+	e.log.Info("task assigned", "task", id, "worker", t.w.id)
+	if db != nil {
+		e.initStores(t)
+		t.w.in <- item{task: t, restore: true}
+	}
+	return t, nil
+}
+
+// closeTask releases a task's state. e.mu must be held and the task's
+// worker idle.
+func (e *Engine) closeTask(t *task, abort bool) {
+	if t.t.DB == nil {
+		return
+	}
+	e.qmu.Lock()
+	delete(e.dbs, t.t.ID)
+	e.qmu.Unlock()
+	if abort {
+		t.t.DB.Abort()
+	}
+	if err := t.t.DB.Close(); err != nil {
+		e.log.Warn("closing task state", "task", t.t.ID, "err", err)
 	}
 }
 
@@ -345,7 +437,7 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	if err := e.commitLocked(ctx); err != nil {
 		e.fail(err)
 	}
-	e.dropLocked(revoked)
+	e.dropLocked(revoked, false)
 }
 
 func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
@@ -355,10 +447,10 @@ func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 		return
 	}
 	e.barrier()
-	e.dropLocked(lost)
+	e.dropLocked(lost, true)
 }
 
-func (e *Engine) dropLocked(parts map[string][]int32) {
+func (e *Engine) dropLocked(parts map[string][]int32, abort bool) {
 	for topic, ps := range parts {
 		for _, p := range ps {
 			t := e.byPart[tp{topic, p}]
@@ -376,6 +468,7 @@ func (e *Engine) dropLocked(parts map[string][]int32) {
 			if !still {
 				delete(e.tasks, t.t.ID)
 				t.w.tasks--
+				e.closeTask(t, abort)
 				e.log.Info("task revoked", "task", t.t.ID)
 			}
 		}
@@ -390,62 +483,6 @@ func (e *Engine) leastLoaded() *worker {
 		}
 	}
 	return best
-}
-
-// checkTopics verifies, before joining the group, that every source topic
-// exists and that the topics of a sub-topology have the same number of
-// partitions, and creates the dead-letter topic if needed.
-func (e *Engine) checkTopics(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
-	if err != nil {
-		return fmt.Errorf("brook: kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	var names []string
-	for t := range e.topicTo {
-		names = append(names, t)
-	}
-	names = append(names, e.o.SinkTopics...)
-	td, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("brook: list topics %v: %w", names, err)
-	}
-	var missing []string
-	for _, n := range names {
-		if d, ok := td[n]; !ok || d.Err != nil {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return &MissingTopicsError{Topics: missing}
-	}
-	for _, s := range e.o.Subs {
-		counts := map[string]int{}
-		first := -1
-		same := true
-		for _, t := range s.Topics {
-			n := len(td[t].Partitions)
-			counts[t] = n
-			if first >= 0 && n != first {
-				same = false
-			}
-			first = n
-		}
-		if !same {
-			return &CopartitionError{Subtopology: s.ID, Partitions: counts}
-		}
-	}
-	if e.o.Policy.Kind == topo.PolicyDeadLetter {
-		resp, err := adm.CreateTopic(ctx, 1, -1, nil, e.o.Policy.Topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !isTopicExists(err) {
-			return fmt.Errorf("brook: create dead-letter topic %q: %w", e.o.Policy.Topic, err)
-		}
-	}
-	return nil
 }
 
 // MissingTopicsError lists topics the topology uses that do not exist.

@@ -33,6 +33,7 @@ type item struct {
 	task    *task
 	recs    []*kgo.Record
 	barrier *sync.WaitGroup
+	restore bool
 }
 
 func (w *worker) run(e *Engine) {
@@ -44,7 +45,23 @@ func (w *worker) run(e *Engine) {
 		if e.failed.Load() {
 			continue
 		}
+		if it.restore {
+			if err := e.restore(e.ctx, it.task); err != nil {
+				if e.ctx.Err() == nil {
+					e.fail(err)
+				}
+				continue
+			}
+			it.task.restored = true
+			e.qmu.Lock()
+			e.dbs[it.task.t.ID] = it.task.t.DB
+			e.qmu.Unlock()
+			continue
+		}
 		it.task.process(e, it.recs)
+		if db := it.task.t.DB; db != nil && db.NeedsCommit() {
+			e.commitNow.Store(true)
+		}
 	}
 }
 

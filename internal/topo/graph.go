@@ -39,20 +39,75 @@ type Node struct {
 	SinkTopic string
 	// Stores are the names of the stores the node uses.
 	Stores []string
+	// Internal marks a source or sink of an internal topic: its Topics or
+	// SinkTopic get the application's prefix when the App is made.
+	Internal bool
 	// Build makes the node's processor for task t. children holds the
 	// processors of n.Children, in order. A source returns a SourceFunc.
 	Build func(t *Task, children []any) (any, error)
 
-	sub int
+	sub      int
+	internal []string // unprefixed internal topic names
 }
 
 // Graph is a topology under construction.
 type Graph struct {
-	Nodes  []*Node
+	Nodes []*Node
+	// Stores are the stores the topology uses, in the order they were added.
+	Stores []StoreDef
+	// Repartitions are the repartition topics the topology writes and reads.
+	Repartitions []Repartition
+
 	errs   []error
 	counts map[string]int
 	names  map[string]bool
 }
+
+// StoreDef is a state store and the node that owns it.
+type StoreDef struct {
+	Name string
+	Node *Node
+	// KeySerde and ValueSerde are the store's serde.Serde values, for
+	// typed queries.
+	KeySerde, ValueSerde any
+}
+
+// Repartition is an internal topic written by a sink in one sub-topology
+// and read by a source of another. It has as many partitions as the
+// sub-topology of From reads.
+type Repartition struct {
+	Topic  string // unprefixed name, "<name>-repartition"
+	From   *Node  // the node whose records are repartitioned
+	Sink   *Node
+	Source *Node
+}
+
+// Resolve gives internal topics the application's prefix, "<app>-". It can
+// be called again with the same app id.
+func (g *Graph) Resolve(app string) {
+	for _, n := range g.Nodes {
+		if !n.Internal {
+			continue
+		}
+		if n.internal == nil {
+			if n.Kind == KindSink {
+				n.internal = []string{n.SinkTopic}
+			} else {
+				n.internal = append([]string(nil), n.Topics...)
+			}
+		}
+		if n.Kind == KindSink {
+			n.SinkTopic = app + "-" + n.internal[0]
+			continue
+		}
+		for i, t := range n.internal {
+			n.Topics[i] = app + "-" + t
+		}
+	}
+}
+
+// Sub returns the sub-topology of n; Subtopologies must have been called.
+func (n *Node) Sub() int { return n.sub }
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
@@ -116,6 +171,8 @@ type Subtopology struct {
 	Topics []string
 	// Sources maps each source topic to its source node.
 	Sources map[string]*Node
+	// Stores are the names of the stores the sub-topology's tasks hold.
+	Stores []string
 }
 
 // Subtopologies splits the graph into its connected parts, numbered in the
@@ -157,6 +214,7 @@ func (g *Graph) Subtopologies() []*Subtopology {
 		}
 		n.sub = s.ID
 		s.Nodes = append(s.Nodes, n)
+		s.Stores = append(s.Stores, n.Stores...)
 		if n.Kind == KindSource {
 			for _, t := range n.Topics {
 				s.Sources[t] = n

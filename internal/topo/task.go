@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 
+	"github.com/brookstream/brook/state"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -80,17 +81,32 @@ type Task struct {
 	// Skipped and DeadLettered count bad records handled by the policy.
 	Skipped, DeadLettered int64
 
+	// StreamTime is the largest record timestamp the task has seen, in
+	// milliseconds; -1 before the first record.
+	StreamTime int64
+
+	// DB holds the task's stores; nil when the sub-topology has none.
+	DB state.TaskDB
+	// CacheBudget is the write-back cache budget of each store, in bytes.
+	CacheBudget int
+	// Stores are the task's open stores, by name.
+	Stores map[string]*state.CachedStore
+
 	sources map[string]SourceFunc
 	last    string
 	lastFn  SourceFunc
 }
 
 // NewTask wires the processors of sub for one partition.
-func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.Logger) (*Task, error) {
+func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.Logger, db state.TaskDB, cacheBudget int) (*Task, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{}}
+	if len(sub.Stores) > 0 && db == nil {
+		return nil, fmt.Errorf("task %s: the sub-topology has stores but the task has no state DB", id)
+	}
+	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
+		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}}
 	built := make(map[*Node]any, len(sub.Nodes))
 	// Nodes are numbered after their parents: build children first.
 	for i := len(sub.Nodes) - 1; i >= 0; i-- {
@@ -130,11 +146,30 @@ func (t *Task) Process(r *kgo.Record) error {
 		t.last, t.lastFn = r.Topic, fn
 	}
 	t.Rec = r
+	if ts := r.Timestamp.UnixMilli(); ts > t.StreamTime {
+		t.StreamTime = ts
+	}
 	err := t.run(fn, r)
 	if err == nil {
 		return nil
 	}
 	return t.handle(r, err)
+}
+
+// Store returns the task's store name, opening it on first use.
+func (t *Task) Store(name string) (*state.CachedStore, error) {
+	if s := t.Stores[name]; s != nil {
+		return s, nil
+	}
+	if t.DB == nil {
+		return nil, fmt.Errorf("task %s: store %q: the task has no state DB", t.ID, name)
+	}
+	s, err := t.DB.Store(name, t.CacheBudget)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: open store %q: %w", t.ID, name, err)
+	}
+	t.Stores[name] = s
+	return s, nil
 }
 
 func (t *Task) run(fn SourceFunc, r *kgo.Record) (err error) {

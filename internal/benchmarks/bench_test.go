@@ -1,0 +1,201 @@
+package benchmarks
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/stream"
+)
+
+var (
+	flagRecords    = flag.Int("records", 200000, "input records per benchmark run")
+	flagPartitions = flag.Int("partitions", 4, "partitions of the input and output topics")
+)
+
+// BenchmarkStatelessAtLeastOnce compares brook's Source -> MapValues ->
+// Filter -> To topology (at-least-once, Workers 1, CommitInterval 100ms)
+// with rawPipe, a hand-written franz-go consume -> produce loop doing the
+// same work, over the same pre-filled input.
+//
+// Each iteration runs both over the whole input, each with a fresh consumer
+// group and a fresh output topic; the order alternates between iterations.
+// A run is timed from its start (client creation, group join included)
+// until the output topic's end offsets add up to the expected number of
+// records, that is until every output record is acknowledged. Topic
+// creation, deletion and a GC before each run are not timed.
+//
+// Metrics: raw-rec/s and brook-rec/s are input records per second over all
+// iterations, ratio is brook-rec/s / raw-rec/s (design target >= 0.8).
+// raw-cpu-ns/rec and brook-cpu-ns/rec are the CPU time of the whole process
+// (in-process broker included) per input record: less sensitive than wall
+// time to other load on the machine. ns/op is the time of both runs of one
+// iteration.
+func BenchmarkStatelessAtLeastOnce(b *testing.B) {
+	base := runtime.NumGoroutine()
+	b.Cleanup(func() { checkGoroutines(b, base) })
+	e := newEnv(b, *flagRecords, int32(*flagPartitions))
+
+	var raw, brook runResult // sums over the iterations
+	iter := 0
+	for b.Loop() {
+		b.StopTimer()
+		rawOut, brookOut := fmt.Sprintf("out-raw-%d", iter), fmt.Sprintf("out-brook-%d", iter)
+		e.createTopic(rawOut)
+		e.createTopic(brookOut)
+
+		runRawOnce := func() {
+			runtime.GC()
+			b.StartTimer()
+			r, err := runRaw(e, rawOut, fmt.Sprintf("raw-%d", iter), e.expected)
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("iteration %d: %v", iter, err)
+			}
+			raw.add(r)
+			b.Logf("iteration %d: raw   %.0f rec/s: %v", iter, float64(e.records)/r.elapsed.Seconds(), r)
+		}
+		runBrookOnce := func() {
+			runtime.GC()
+			cfg := stream.Config{AppID: fmt.Sprintf("brook-%d", iter), Workers: 1, CommitInterval: commitInterval}
+			topo := statelessTopology(e.input, brookOut)
+			b.StartTimer()
+			r, err := runBrook(e, topo, cfg, brookOut, e.expected)
+			b.StopTimer()
+			if err != nil {
+				b.Fatalf("iteration %d: %v", iter, err)
+			}
+			brook.add(r)
+			b.Logf("iteration %d: brook %.0f rec/s: %v", iter, float64(e.records)/r.elapsed.Seconds(), r)
+		}
+		if iter%2 == 0 {
+			runRawOnce()
+			runBrookOnce()
+		} else {
+			runBrookOnce()
+			runRawOnce()
+		}
+
+		e.deleteTopics(rawOut, brookOut)
+		iter++
+		b.StartTimer()
+	}
+
+	total := float64(e.records) * float64(iter)
+	rawRate, brookRate := total/raw.elapsed.Seconds(), total/brook.elapsed.Seconds()
+	b.ReportMetric(rawRate, "raw-rec/s")
+	b.ReportMetric(brookRate, "brook-rec/s")
+	b.ReportMetric(brookRate/rawRate, "ratio")
+	b.ReportMetric(float64(raw.cpu.Nanoseconds())/total, "raw-cpu-ns/rec")
+	b.ReportMetric(float64(brook.cpu.Nanoseconds())/total, "brook-cpu-ns/rec")
+}
+
+// BenchmarkRawPipeTxn measures the exactly-once baseline, rawPipeTxn, on its
+// own (brook's exactly-once mode is compared with it once it exists). The
+// run is timed until the transaction holding the last input record commits.
+func BenchmarkRawPipeTxn(b *testing.B) {
+	base := runtime.NumGoroutine()
+	b.Cleanup(func() { checkGoroutines(b, base) })
+	e := newEnv(b, *flagRecords, int32(*flagPartitions))
+
+	var total time.Duration
+	iter := 0
+	for b.Loop() {
+		b.StopTimer()
+		out := fmt.Sprintf("out-rawtxn-%d", iter)
+		e.createTopic(out)
+		runtime.GC()
+		ctx, cancel := context.WithTimeoutCause(context.Background(), runTimeout(e.records),
+			fmt.Errorf("timed out after %v", runTimeout(e.records)))
+		var st pipeStats
+		var err error
+		b.StartTimer()
+		pprof.Do(ctx, pprof.Labels("pipeline", "rawtxn"), func(ctx context.Context) {
+			st, err = rawPipeTxn(ctx, e.addrs, e.input, out, fmt.Sprintf("rawtxn-%d", iter), fmt.Sprintf("rawtxn-%d", iter), e.records, commitInterval)
+		})
+		b.StopTimer()
+		cancel()
+		if err != nil {
+			b.Fatalf("iteration %d: %v", iter, err)
+		}
+		if int64(st.produced) != e.expected {
+			b.Fatalf("iteration %d: produced %d records, want %d", iter, st.produced, e.expected)
+		}
+		total += st.elapsed
+		b.Logf("iteration %d: raw txn %v, %.0f rec/s", iter, st.elapsed.Round(time.Millisecond), float64(e.records)/st.elapsed.Seconds())
+		e.deleteTopics(out)
+		iter++
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(e.records)*float64(iter)/total.Seconds(), "rawtxn-rec/s")
+}
+
+// TestPipes checks the harness on a small input: the raw pipe, the
+// transactional raw pipe and the brook topology each write exactly the
+// expected records, byte for byte, and nothing leaks.
+func TestPipes(t *testing.T) {
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, base) })
+	const n = 5000
+	e := newEnv(t, n, int32(*flagPartitions))
+	want := expectedOutput(n)
+	if int64(len(want)) != e.expected {
+		t.Fatalf("expectedOutput has %d records, the fill counted %d", len(want), e.expected)
+	}
+	if drop := 1 - float64(len(want))/n; drop < 0.07 || drop > 0.13 {
+		t.Fatalf("the filter drops %.1f%% of the input, want about 10%%", 100*drop)
+	}
+	check := func(topic string) {
+		t.Helper()
+		got, err := e.readOutput(topic, len(want), 20*time.Second)
+		if err != nil {
+			t.Fatalf("read %s: %v", topic, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %d records, want %d; first difference at %d", topic, len(got), len(want), firstDiff(got, want))
+		}
+	}
+
+	t.Run("raw", func(t *testing.T) {
+		e.createTopic("out-raw")
+		if _, err := runRaw(e, "out-raw", "raw", e.expected); err != nil {
+			t.Fatal(err)
+		}
+		check("out-raw")
+	})
+	t.Run("rawtxn", func(t *testing.T) {
+		e.createTopic("out-rawtxn")
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout(n))
+		defer cancel()
+		st, err := rawPipeTxn(ctx, e.addrs, e.input, "out-rawtxn", "rawtxn", "rawtxn", n, commitInterval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(st.produced) != e.expected || st.consumed != n {
+			t.Fatalf("consumed %d produced %d, want %d and %d", st.consumed, st.produced, n, e.expected)
+		}
+		check("out-rawtxn")
+	})
+	t.Run("brook", func(t *testing.T) {
+		e.createTopic("out-brook")
+		cfg := stream.Config{AppID: "brook", Workers: 1, CommitInterval: commitInterval}
+		if _, err := runBrook(e, statelessTopology(e.input, "out-brook"), cfg, "out-brook", e.expected); err != nil {
+			t.Fatal(err)
+		}
+		check("out-brook")
+	})
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

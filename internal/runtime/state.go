@@ -1,0 +1,334 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/brookstream/brook/internal/topo"
+	"github.com/brookstream/brook/state"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RestoreProgress reports the restoration of one store of one task.
+type RestoreProgress struct {
+	Store    string
+	Task     string
+	Restored int64 // records applied so far
+	Total    int64 // records between the checkpoint and the end of the changelog
+	Done     bool
+}
+
+// changelog is the changelog of one store of one task; the promise of its
+// records keeps next, the offset after the last acknowledged one.
+type changelog struct {
+	topic   string
+	store   *state.CachedStore
+	next    atomic.Int64
+	promise func(*kgo.Record, error)
+}
+
+// partitioner sends changelog records to the partition set on them (the
+// task's), and everything else where Kafka's default partitioner would.
+type partitioner struct {
+	changelogs map[string]bool
+	def        kgo.Partitioner
+	manual     kgo.Partitioner
+}
+
+func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
+	if p.changelogs[t] {
+		return p.manual.ForTopic(t)
+	}
+	return p.def.ForTopic(t)
+}
+
+// openState locks <StateDir>/<AppID> and makes the shared block cache.
+func (e *Engine) openState() error {
+	if e.o.InMemory || !e.hasStores() {
+		return nil
+	}
+	dir := filepath.Join(e.o.StateDir, e.o.AppID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("brook: state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("brook: state directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+		return &StateDirLockedError{Dir: dir, PID: pid}
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	e.lock = f
+	e.cache = state.NewCache(e.o.BlockCacheBytes)
+	return nil
+}
+
+func (e *Engine) closeState() {
+	if e.cache != nil {
+		e.cache.Unref()
+	}
+	if e.lock != nil {
+		e.lock.Truncate(0)
+		syscall.Flock(int(e.lock.Fd()), syscall.LOCK_UN)
+		e.lock.Close()
+	}
+}
+
+func (e *Engine) hasStores() bool {
+	for _, s := range e.o.Subs {
+		if len(s.Stores) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// StateDirLockedError is a state directory that another process (or
+// another App in this process) holds.
+type StateDirLockedError struct {
+	Dir string
+	PID int
+}
+
+func (e *StateDirLockedError) Error() string {
+	return fmt.Sprintf("brook: state directory %s is locked by process %d: two instances of one app need different Config.StateDir values", e.Dir, e.PID)
+}
+
+// openDB opens the state of a new task.
+func (e *Engine) openDB(id topo.TaskID) (state.TaskDB, error) {
+	if e.o.InMemory {
+		return state.NewMemDB(), nil
+	}
+	dir := filepath.Join(e.o.StateDir, e.o.AppID, id.String())
+	db, wiped, err := state.OpenOrWipe(dir, state.Options{Cache: e.cache, MemTableSize: e.o.MemTableBytes, Logger: e.log.WithGroup("pebble")})
+	if err != nil {
+		return nil, fmt.Errorf("brook: task %s: open state in %s: %w", id, dir, err)
+	}
+	if wiped {
+		e.log.Warn("local state was unreadable and was wiped; restoring it from the changelog", "task", id, "dir", dir)
+	}
+	return db, nil
+}
+
+// initStores sets up the changelogs of a task's stores.
+func (e *Engine) initStores(t *task) {
+	for _, name := range t.t.Sub.Stores {
+		st, err := t.t.Store(name)
+		if err != nil {
+			continue // NewTask opened every store the processors use
+		}
+		c := &changelog{topic: ChangelogTopic(e.o.AppID, name), store: st}
+		c.promise = func(r *kgo.Record, err error) {
+			if err != nil {
+				e.onProduced(r, err)
+				return
+			}
+			if r.Offset+1 > c.next.Load() {
+				c.next.Store(r.Offset + 1)
+			}
+		}
+		t.logs = append(t.logs, c)
+	}
+}
+
+// restore brings every store of t up to the end of its changelog. It runs
+// on t's worker before any record of t.
+func (e *Engine) restore(ctx context.Context, t *task) error {
+	adm := kadm.NewClient(e.cl)
+	p := t.t.ID.Partition
+	for _, c := range t.logs {
+		name := c.store.Name()
+		start, ok, err := t.t.DB.Checkpoint(name)
+		if err != nil {
+			return fmt.Errorf("brook: task %s: read checkpoint of store %q: %w", t.t.ID, name, err)
+		}
+		if !ok {
+			start = 0
+		}
+		ends, err := adm.ListEndOffsets(ctx, c.topic)
+		if err != nil {
+			return fmt.Errorf("brook: task %s: end offset of %s: %w", t.t.ID, c.topic, err)
+		}
+		lo, _ := ends.Lookup(c.topic, p)
+		if lo.Err != nil {
+			return fmt.Errorf("brook: task %s: end offset of %s partition %d: %w", t.t.ID, c.topic, p, lo.Err)
+		}
+		end := lo.Offset
+		if start > end {
+			return fmt.Errorf("brook: task %s: store %q has checkpoint %d past the end %d of its changelog %s: the changelog was deleted or recreated; delete %s to restore from the new changelog",
+				t.t.ID, name, start, end, c.topic, filepath.Join(e.o.StateDir, e.o.AppID, t.t.ID.String()))
+		}
+		c.next.Store(start)
+		total := end - start
+		e.log.Info("restoring store", "task", t.t.ID, "store", name, "from", start, "to", end)
+		prog := RestoreProgress{Store: name, Task: t.t.ID.String(), Total: total}
+		if total > 0 {
+			if err := e.restoreStore(ctx, t, c, start, end, &prog); err != nil {
+				return err
+			}
+		}
+		prog.Done = true
+		if e.o.OnRestore != nil {
+			e.o.OnRestore(prog)
+		}
+		e.log.Info("restored store", "task", t.t.ID, "store", name, "records", prog.Restored)
+	}
+	return nil
+}
+
+func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start, end int64, prog *RestoreProgress) error {
+	p := t.t.ID.Partition
+	rcl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(e.o.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: {p: kgo.NewOffset().At(start)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
+	}, e.o.ClientOpts...)...)
+	if err != nil {
+		return err
+	}
+	defer rcl.Close()
+	rs, err := t.t.DB.Restorer(c.store.Name())
+	if err != nil {
+		return err
+	}
+	next := start
+	lastReport := time.Now()
+	for next < end {
+		fs := rcl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			e.log.Warn("restore fetch error; retrying", "task", t.t.ID, "topic", c.topic, "err", ferr)
+		}
+		var aerr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if aerr != nil || r.Offset >= end {
+				return
+			}
+			if r.Attrs.IsControl() {
+				rs.Advance(r.Offset + 1)
+			} else {
+				aerr = rs.Apply(r.Key, r.Value, r.Offset)
+				prog.Restored++
+			}
+			next = r.Offset + 1
+		})
+		if aerr != nil {
+			return fmt.Errorf("brook: task %s: restore store %q: %w", t.t.ID, c.store.Name(), aerr)
+		}
+		if e.o.OnRestore != nil && time.Since(lastReport) > 100*time.Millisecond {
+			e.o.OnRestore(*prog)
+			lastReport = time.Now()
+		}
+	}
+	rs.Advance(end)
+	return rs.Finish()
+}
+
+// flushStores writes every dirty store entry of every task to its
+// changelog. It runs at a barrier, before the producer is flushed.
+func (e *Engine) flushStores() error {
+	for _, t := range e.tasks {
+		if !t.restored {
+			continue
+		}
+		p := t.t.ID.Partition
+		for _, c := range t.logs {
+			err := c.store.Flush(func(k, v []byte) {
+				e.cl.Produce(context.Background(), &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}, c.promise)
+			})
+			if err != nil {
+				return &topo.FatalError{Err: fmt.Errorf("brook: task %s: flush store %q: %w", t.t.ID, c.store.Name(), err)}
+			}
+		}
+	}
+	return nil
+}
+
+// commitStores applies the flushed writes to each task's DB with the
+// changelog offsets they reach. It runs once the changelog records are
+// acknowledged.
+func (e *Engine) commitStores() error {
+	var errs []error
+	for _, t := range e.tasks {
+		if t.t.DB == nil || !t.restored {
+			continue
+		}
+		cps := make(map[string]int64, len(t.logs))
+		for _, c := range t.logs {
+			cps[c.store.Name()] = c.next.Load()
+		}
+		if err := t.t.DB.Commit(cps); err != nil {
+			errs = append(errs, fmt.Errorf("brook: task %s: commit state: %w", t.t.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// abortStores drops every task's uncommitted store writes.
+func (e *Engine) abortStores() {
+	for _, t := range e.tasks {
+		if t.t.DB != nil {
+			t.t.DB.Abort()
+		}
+	}
+}
+
+// LocalStore is a read-only view of one task's store.
+type LocalStore struct {
+	Partition int32
+	Store     state.ReadOnlyStore
+}
+
+// Stores returns read-only views of the committed data of store in the
+// tasks this instance holds, and the number of partitions (tasks) the store
+// has in all. ok is false if the topology has no such store.
+func (e *Engine) Stores(store string) (views []LocalStore, partitions int32, ok bool) {
+	sub := -1
+	for _, s := range e.o.Subs {
+		for _, n := range s.Stores {
+			if n == store {
+				sub = s.ID
+			}
+		}
+	}
+	if sub < 0 {
+		return nil, 0, false
+	}
+	e.qmu.RLock()
+	defer e.qmu.RUnlock()
+	for id, db := range e.dbs {
+		if id.Subtopology != sub {
+			continue
+		}
+		ro, err := db.ReadOnly(store)
+		if err != nil {
+			continue
+		}
+		views = append(views, LocalStore{Partition: id.Partition, Store: ro})
+	}
+	slices.SortFunc(views, func(a, b LocalStore) int { return int(a.Partition - b.Partition) })
+	return views, e.parts[sub], true
+}

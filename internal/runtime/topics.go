@@ -1,0 +1,144 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/brookstream/brook/internal/topo"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ChangelogTopic is the changelog topic of a store.
+func ChangelogTopic(app, store string) string { return app + "-" + store + "-changelog" }
+
+// setupTopics runs before the engine joins the group. It checks that every
+// external topic exists and that the topics of a sub-topology have the same
+// number of partitions; it creates repartition topics (as many partitions
+// as the sub-topology that writes them reads) and changelog topics
+// (compacted, one partition per task), and the dead-letter topic.
+func (e *Engine) setupTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("brook: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	internal := map[string]bool{}
+	if e.o.Graph != nil {
+		for _, r := range e.o.Graph.Repartitions {
+			internal[r.Sink.SinkTopic] = true
+		}
+	}
+	var external []string
+	for t := range e.topicTo {
+		if !internal[t] {
+			external = append(external, t)
+		}
+	}
+	external = append(external, e.o.SinkTopics...)
+	slices.Sort(external)
+	external = slices.Compact(external)
+	td, err := adm.ListTopics(ctx, external...)
+	if err != nil {
+		return fmt.Errorf("brook: list topics %v: %w", external, err)
+	}
+	var missing []string
+	for _, n := range external {
+		if d, ok := td[n]; !ok || d.Err != nil {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingTopicsError{Topics: missing}
+	}
+	counts := map[string]int{}
+	for n, d := range td {
+		counts[n] = len(d.Partitions)
+	}
+
+	// Sub-topologies are numbered in the order of their first node, so the
+	// writer of a repartition topic comes before its reader.
+	e.parts = map[int]int32{}
+	for _, s := range e.o.Subs {
+		if e.o.Graph != nil {
+			for _, r := range e.o.Graph.Repartitions {
+				if r.Source.Sub() != s.ID {
+					continue
+				}
+				n := e.parts[r.From.Sub()]
+				if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, nil); err != nil {
+					return err
+				}
+				counts[r.Sink.SinkTopic] = int(n)
+			}
+		}
+		sc := map[string]int{}
+		for _, t := range s.Topics {
+			sc[t] = counts[t]
+		}
+		vals := slices.Collect(maps.Values(sc))
+		slices.Sort(vals)
+		if len(vals) > 0 && vals[0] != vals[len(vals)-1] {
+			return &CopartitionError{Subtopology: s.ID, Partitions: sc}
+		}
+		if len(vals) > 0 {
+			e.parts[s.ID] = int32(vals[0])
+		}
+		compact := "compact"
+		for _, st := range s.Stores {
+			if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), e.parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+				return err
+			}
+			e.changelogs[ChangelogTopic(e.o.AppID, st)] = true
+		}
+	}
+	if e.o.Policy.Kind == topo.PolicyDeadLetter {
+		resp, err := adm.CreateTopic(ctx, 1, -1, nil, e.o.Policy.Topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !isTopicExists(err) {
+			return fmt.Errorf("brook: create dead-letter topic %q: %w", e.o.Policy.Topic, err)
+		}
+	}
+	return nil
+}
+
+// ensureTopic creates an internal topic with n partitions, or checks that
+// the existing one has n.
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, n int32, configs map[string]*string) error {
+	resp, err := adm.CreateTopic(ctx, n, -1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err == nil {
+		return nil
+	}
+	if !isTopicExists(err) {
+		return fmt.Errorf("brook: create internal topic %q: %w", topic, err)
+	}
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("brook: describe internal topic %q: %w", topic, err)
+	}
+	if got := int32(len(td[topic].Partitions)); got != n {
+		return &InternalTopicError{Topic: topic, Want: n, Got: got}
+	}
+	return nil
+}
+
+// InternalTopicError is an existing internal topic whose partition count
+// does not match the topology.
+type InternalTopicError struct {
+	Topic     string
+	Want, Got int32
+}
+
+func (e *InternalTopicError) Error() string {
+	return fmt.Sprintf("brook: internal topic %q has %d partitions, the topology needs %d: the input topics changed size; delete the internal topic (and the local state) to rebuild it, or run the app with a new AppID",
+		e.Topic, e.Got, e.Want)
+}

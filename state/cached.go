@@ -1,0 +1,336 @@
+package state
+
+import (
+	"bytes"
+	"iter"
+	"unsafe"
+)
+
+// DefaultCacheBudget is the write-back cache budget of a store, in bytes,
+// used when DB.Store or MemDB.Store is given a budget <= 0: 1 MiB.
+const DefaultCacheBudget = 1 << 20
+
+// cacheEntryOverhead approximates the per-entry memory of the cache beyond
+// key and value bytes (skiplist node and tower, map entry).
+const cacheEntryOverhead = 96
+
+// backend is the committed data a CachedStore reads through to and the
+// pending batch its flushed entries are staged into. All methods run on the
+// task goroutine.
+type backend interface {
+	closed() bool
+	// get returns the committed value of key; the result must stay valid
+	// indefinitely and is never modified by the backend.
+	get(key []byte) ([]byte, bool, error)
+	// iter iterates committed data over [from, to); to == nil means no upper
+	// bound.
+	iter(from, to []byte) (kvIter, error)
+	// stage adds a write (value nil, del true for a delete) to the pending
+	// batch of the owning DB.
+	stage(key, value []byte, del bool) error
+	// count returns the approximate count of entries with the cache c
+	// applied on top of committed data.
+	count(s *CachedStore) int64
+}
+
+// kvIter iterates committed data in key order. It starts positioned at the
+// first entry.
+type kvIter interface {
+	valid() bool
+	key() []byte
+	value() ([]byte, error)
+	next()
+	err() error
+	close() error
+}
+
+// writeCache is the bytes-level write-back cache of one store: an ordered
+// map from key to value-or-tombstone with dirty flags.
+type writeCache struct {
+	m          map[string]*slNode
+	list       *skiplist
+	bytes      int // all entries
+	dirtyBytes int
+	dirtyCount int
+}
+
+func newWriteCache() writeCache {
+	return writeCache{m: make(map[string]*slNode), list: newSkiplist()}
+}
+
+func entrySize(n *slNode) int { return cacheEntryOverhead + len(n.key) + len(n.value) }
+
+// set records a put (del false) or a delete of key and marks it dirty.
+func (c *writeCache) set(key, value []byte, del bool) {
+	n, ok := c.m[string(key)]
+	if !ok {
+		ks := string(key)
+		n, _ = c.list.upsert(ks)
+		c.m[ks] = n
+	} else {
+		c.bytes -= entrySize(n)
+		if n.dirty {
+			c.dirtyBytes -= entrySize(n)
+			c.dirtyCount--
+		}
+	}
+	if del {
+		n.value = nil
+	} else {
+		// Always a fresh non-nil slice: earlier values handed out stay valid
+		// and an empty value is distinguishable from a tombstone.
+		n.value = make([]byte, len(value))
+		copy(n.value, value)
+	}
+	n.tomb = del
+	n.dirty = true
+	sz := entrySize(n)
+	c.bytes += sz
+	c.dirtyBytes += sz
+	c.dirtyCount++
+}
+
+// dropClean removes every clean entry, keeping dirty ones.
+func (c *writeCache) dropClean() {
+	if c.dirtyCount == 0 {
+		*c = newWriteCache()
+		return
+	}
+	for n := c.list.first(); n != nil; n = n.next[0] {
+		if !n.dirty {
+			delete(c.m, n.key)
+			c.list.remove(n.key)
+			c.bytes -= entrySize(n)
+		}
+	}
+}
+
+// CachedStore is the Store a task writes to: a write-back cache in front of
+// the committed data of a DB or MemDB. It implements Store; it is not safe
+// for concurrent use (use DB.ReadOnly or MemDB.ReadOnly from other
+// goroutines).
+//
+// Writes go to the cache only. Reads see the cache first, then the committed
+// data (and never data staged by Flush but not yet committed, which the cache
+// still holds). Flush hands every dirty entry to the changelog and stages it
+// into the DB's pending batch; DB.Commit makes staged writes durable and
+// DB.Abort discards them together with the whole cache.
+//
+// The cache budget bounds the dirty bytes between commits (NeedsCommit) and
+// the clean bytes kept after a commit: when the cache is over budget at
+// commit time, clean entries are dropped.
+type CachedStore struct {
+	name   string
+	b      backend
+	budget int
+	cache  writeCache
+	err    stickyErr
+}
+
+var _ Store = (*CachedStore)(nil)
+
+func newCachedStore(name string, b backend, budget int) *CachedStore {
+	if budget <= 0 {
+		budget = DefaultCacheBudget
+	}
+	return &CachedStore{name: name, b: b, budget: budget, cache: newWriteCache()}
+}
+
+// Name returns the store name.
+func (s *CachedStore) Name() string { return s.name }
+
+// Get returns the value of key from the cache, or else from committed data.
+// The returned value must not be modified; it stays valid indefinitely.
+func (s *CachedStore) Get(key []byte) ([]byte, bool, error) {
+	if s.b.closed() {
+		return nil, false, ErrClosed
+	}
+	if n, ok := s.cache.m[string(key)]; ok {
+		if n.tomb {
+			return nil, false, nil
+		}
+		return n.value, true, nil
+	}
+	return s.b.get(key)
+}
+
+// Put records key=value in the cache. The caller may modify key and value
+// once Put returns.
+func (s *CachedStore) Put(key, value []byte) error {
+	if s.b.closed() {
+		return ErrClosed
+	}
+	s.cache.set(key, value, false)
+	return nil
+}
+
+// Delete records a delete of key in the cache.
+func (s *CachedStore) Delete(key []byte) error {
+	if s.b.closed() {
+		return ErrClosed
+	}
+	s.cache.set(key, nil, true)
+	return nil
+}
+
+// NeedsCommit reports whether the dirty bytes in the cache exceed the cache
+// budget, in which case the runtime should commit the task early. Dirty data
+// is never written to the DB before a commit.
+func (s *CachedStore) NeedsCommit() bool { return s.cache.dirtyBytes > s.budget }
+
+// DirtyBytes returns the approximate memory held by dirty cache entries.
+func (s *CachedStore) DirtyBytes() int { return s.cache.dirtyBytes }
+
+// CacheBytes returns the approximate memory held by the whole cache.
+func (s *CachedStore) CacheBytes() int { return s.cache.bytes }
+
+// Flush calls emit for every dirty entry in key order, once per key however
+// often it was updated since the last Flush (value nil for a delete; a put
+// of an empty value emits a non-nil empty slice), stages the entry into the
+// owning DB's pending batch and marks it clean. emit may be nil and may
+// retain key and value: they are never modified.
+//
+// Staged entries become durable at the next DB.Commit and are dropped by
+// DB.Abort. If Flush returns an error, the runtime must call DB.Abort.
+func (s *CachedStore) Flush(emit func(key, value []byte)) error {
+	if s.b.closed() {
+		return ErrClosed
+	}
+	if s.cache.dirtyCount == 0 {
+		return nil
+	}
+	for n := s.cache.list.first(); n != nil; n = n.next[0] {
+		if !n.dirty {
+			continue
+		}
+		k := keyBytes(n.key)
+		if emit != nil {
+			emit(k, n.value)
+		}
+		if err := s.b.stage(k, n.value, n.tomb); err != nil {
+			return err
+		}
+		n.dirty = false
+		s.cache.dirtyCount--
+		s.cache.dirtyBytes -= entrySize(n)
+	}
+	return nil
+}
+
+// afterCommit drops clean entries if the cache is over budget.
+func (s *CachedStore) afterCommit() {
+	if s.cache.bytes > s.budget {
+		s.cache.dropClean()
+	}
+}
+
+// reset drops the whole cache (abort, restore).
+func (s *CachedStore) reset() { s.cache = newWriteCache() }
+
+// Range yields entries with from <= key < to in key order, merging the cache
+// over committed data. See ReadOnlyStore for bounds and memory ownership.
+func (s *CachedStore) Range(from, to []byte) iter.Seq2[[]byte, []byte] {
+	// Copy the bounds: the caller may reuse them before ranging.
+	from = bytes.Clone(from)
+	if to != nil {
+		to = append([]byte{}, to...)
+	}
+	return func(yield func([]byte, []byte) bool) { s.iterate(from, to, yield) }
+}
+
+// All yields every entry in key order.
+func (s *CachedStore) All() iter.Seq2[[]byte, []byte] {
+	return func(yield func([]byte, []byte) bool) { s.iterate(nil, nil, yield) }
+}
+
+func (s *CachedStore) iterate(from, to []byte, yield func([]byte, []byte) bool) {
+	if s.b.closed() {
+		s.err.set(ErrClosed)
+		return
+	}
+	if to != nil && bytes.Compare(from, to) >= 0 {
+		return
+	}
+	it, err := s.b.iter(from, to)
+	if err != nil {
+		s.err.set(err)
+		return
+	}
+	defer func() {
+		if err := it.close(); err != nil {
+			s.err.set(err)
+		}
+	}()
+	c := s.cache.list.seekGE(string(from))
+	for {
+		if c != nil && to != nil && bytes.Compare(keyBytes(c.key), to) >= 0 {
+			c = nil
+		}
+		bv := it.valid()
+		if c == nil && !bv {
+			break
+		}
+		cmp := -1
+		if c == nil {
+			cmp = 1
+		} else if bv {
+			cmp = bytes.Compare(keyBytes(c.key), it.key())
+		}
+		if cmp <= 0 {
+			n := c
+			c = c.next[0]
+			if cmp == 0 {
+				it.next()
+			}
+			if n.tomb {
+				continue
+			}
+			if !yield(keyBytes(n.key), n.value) {
+				return
+			}
+			continue
+		}
+		v, err := it.value()
+		if err != nil {
+			s.err.set(err)
+			return
+		}
+		if !yield(it.key(), v) {
+			return
+		}
+		it.next()
+	}
+	if err := it.err(); err != nil {
+		s.err.set(err)
+	}
+}
+
+// ApproximateCount returns the number of entries (exact for in-memory and
+// small Pebble stores, an sstable-statistics estimate for large ones).
+func (s *CachedStore) ApproximateCount() int64 {
+	if s.b.closed() {
+		return 0
+	}
+	return s.b.count(s)
+}
+
+// Err returns the first error met by an iteration over this store, or nil.
+func (s *CachedStore) Err() error { return s.err.get() }
+
+// keyBytes returns the bytes of an immutable string without copying. The
+// result must not be modified.
+func keyBytes(s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// countMerged counts entries by a full merged iteration.
+func (s *CachedStore) countMerged() int64 {
+	var n int64
+	for range s.All() {
+		n++
+	}
+	return n
+}

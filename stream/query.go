@@ -1,0 +1,135 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/state"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrUnknownStore is returned by App.Store for a name the topology has no
+// store of, or a store whose types differ from the ones asked for.
+var ErrUnknownStore = errors.New("brook: unknown store")
+
+// NotLocalError is a key whose partition (task) this instance does not hold:
+// another instance of the app owns it, or it is being restored here.
+type NotLocalError struct {
+	Store     string
+	Partition int32
+}
+
+func (e *NotLocalError) Error() string {
+	return fmt.Sprintf("brook: store %q: the key belongs to partition %d, which this instance does not hold (another instance owns it, or it is still restoring)", e.Store, e.Partition)
+}
+
+// StoreView is a read-only view of a key-value store over the tasks this
+// instance holds, for interactive queries. It reads committed state: what
+// the last commit made durable, at most CommitInterval behind processing.
+// It is safe for concurrent use.
+type StoreView[K, V any] struct {
+	app  *App
+	name string
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+	part kgo.TopicPartitioner
+}
+
+// Store returns a view of the store called name, typed by the serdes the
+// topology gave it. It fails with ErrUnknownStore if the topology has no
+// such store or K and V are not its types.
+//
+//	counts, err := app.Store[string, int64]("word-counts")
+//	n, ok, err := counts.Get("hello")
+func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
+	for _, d := range a.b.g.Stores {
+		if d.Name != name {
+			continue
+		}
+		ks, ok1 := d.KeySerde.(serde.Serde[K])
+		vs, ok2 := d.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w: store %q holds other types than %T and %T", ErrUnknownStore, name, *new(K), *new(V))
+		}
+		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, part: kgo.StickyKeyPartitioner(nil).ForTopic("")}, nil
+	}
+	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Named on their operators", ErrUnknownStore, name)
+}
+
+// Get returns the value of key. It fails with a *NotLocalError when another
+// instance holds the key's partition, found by hashing the serialized key as
+// Kafka's default partitioner does.
+func (v *StoreView[K, V]) Get(key K) (V, bool, error) {
+	var zero V
+	kb, err := v.ks.Serialize(v.name, key)
+	if err != nil {
+		return zero, false, err
+	}
+	views, n, _ := v.app.eng.Stores(v.name)
+	if n == 0 {
+		return zero, false, &NotLocalError{Store: v.name, Partition: -1}
+	}
+	p := int32(v.part.Partition(&kgo.Record{Key: kb}, int(n)))
+	for _, ls := range views {
+		if ls.Partition != p {
+			continue
+		}
+		b, ok, err := ls.Store.Get(kb)
+		if err != nil || !ok {
+			return zero, false, err
+		}
+		val, err := v.vs.Deserialize(v.name, b)
+		return val, err == nil, err
+	}
+	return zero, false, &NotLocalError{Store: v.name, Partition: p}
+}
+
+// Range yields the entries with from <= key < to (in serialized-key
+// order) from every partition this instance holds, one partition after
+// another. The sequence can be ranged over more than once; each range reads
+// the state of that moment. An error (a closed or failing store) ends
+// the sequence early.
+func (v *StoreView[K, V]) Range(from, to K) iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for _, s := range v.local() {
+			for k, val := range s.Range(from, to) {
+				if !yield(k, val) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// All yields every entry of the partitions this instance holds.
+func (v *StoreView[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for _, s := range v.local() {
+			for k, val := range s.All() {
+				if !yield(k, val) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ApproximateCount returns about how many entries the local partitions hold.
+func (v *StoreView[K, V]) ApproximateCount() int64 {
+	var n int64
+	for _, s := range v.local() {
+		n += s.ApproximateCount()
+	}
+	return n
+}
+
+func (v *StoreView[K, V]) local() []state.ReadOnlyKeyValue[K, V] {
+	views, _, _ := v.app.eng.Stores(v.name)
+	out := make([]state.ReadOnlyKeyValue[K, V], len(views))
+	for i, ls := range views {
+		out[i] = state.NewReadOnlyKeyValue(ls.Store, v.ks, v.vs, v.name)
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package stream_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// latest reads topic and returns the last value per key, decoded.
+func latest[V any](t *testing.T, k *kafkatest.Kafka, topic string, vs serde.Serde[V], quiet time.Duration) map[string]V {
+	t.Helper()
+	out := map[string]V{}
+	for _, r := range k.ReadAll(topic, quiet) {
+		if r.Value == nil {
+			delete(out, string(r.Key))
+			continue
+		}
+		v, err := vs.Deserialize(topic, r.Value)
+		require.NoError(t, err)
+		out[string(r.Key)] = v
+	}
+	return out
+}
+
+// waitLatest polls topic until its latest values equal want.
+func waitLatest[V any](t *testing.T, k *kafkatest.Kafka, topic string, vs serde.Serde[V], want map[string]V) {
+	t.Helper()
+	var got map[string]V
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		got = latest(t, k, topic, vs, 300*time.Millisecond)
+		if assert.ObjectsAreEqual(want, got) {
+			return
+		}
+	}
+	require.Equal(t, want, got)
+}
+
+func wordCount(in, out string) *stream.Builder {
+	b := stream.NewBuilder()
+	stream.Source(b, in, serde.String(), serde.String()).
+		FlatMapValues(strings.Fields).
+		GroupBy(func(_, w string) string { return w }, serde.String()).
+		Count(stream.Named("word-counts")).
+		ToStream().
+		To(out, nil, nil)
+	return b
+}
+
+var wordLines = []string{
+	"the quick brown fox", "jumps over the lazy dog", "the dog barks",
+	"a fox and a dog", "quick quick quick", "over and over",
+}
+
+func wantWords(lines []string, times int) map[string]int64 {
+	m := map[string]int64{}
+	for range times {
+		for _, l := range lines {
+			for _, w := range strings.Fields(l) {
+				m[w]++
+			}
+		}
+	}
+	return m
+}
+
+func feedLines(k *kafkatest.Kafka, topic string, lines []string) {
+	var recs []*kgo.Record
+	for i, l := range lines {
+		recs = append(recs, rec(topic, string(rune('a'+i%5)), l))
+	}
+	k.Produce(false, recs...)
+}
+
+func TestWordCount(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("lines", 3)
+	k.Topic("counts", 3)
+	for range 5 {
+		feedLines(k, "lines", wordLines)
+	}
+	b := wordCount("lines", "counts")
+	assert.Contains(t, b.Describe(), "Sink: word-counts-repartition-sink (topic: word-counts-repartition)")
+	cfg := stream.Config{AppID: "wc", Brokers: k.Addrs, Workers: 2, StateDir: t.TempDir()}
+	app, err := stream.New(b, cfg)
+	require.NoError(t, err)
+	assert.Contains(t, b.Describe(), "Source: word-counts-repartition-source (topics: [wc-word-counts-repartition])")
+	assert.Contains(t, b.Describe(), "(stores: [word-counts])")
+	go app.Run(context.Background())
+	defer app.Close()
+	want := wantWords(wordLines, 5)
+	waitLatest(t, k, "counts", serde.Int64(), want)
+
+	// The repartition topic and changelog exist, with the input's partitions.
+	adm := newAdm(k.Client())
+	td, err := adm.ListTopics(context.Background(), "wc-word-counts-repartition", "wc-word-counts-changelog")
+	require.NoError(t, err)
+	assert.Len(t, td["wc-word-counts-repartition"].Partitions, 3)
+	assert.Len(t, td["wc-word-counts-changelog"].Partitions, 3)
+
+	// Interactive queries see the committed counts.
+	view, err := app.Store[string, int64]("word-counts")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		n, ok, err := view.Get("quick")
+		return err == nil && ok && n == want["quick"]
+	}, 10*time.Second, 50*time.Millisecond)
+	all := map[string]int64{}
+	for w, n := range view.All() {
+		all[w] = n
+	}
+	assert.Equal(t, want, all)
+	_, err = app.Store[string, string]("word-counts")
+	assert.ErrorIs(t, err, stream.ErrUnknownStore)
+	_, err = app.Store[string, int64]("nope")
+	assert.ErrorIs(t, err, stream.ErrUnknownStore)
+}
+
+func TestReduceAndAggregate(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("amounts", 2)
+	k.Topic("max", 2)
+	k.Topic("stats", 2)
+	var recs []*kgo.Record
+	for i, kv := range []struct{ k, v string }{{"a", "3"}, {"b", "10"}, {"a", "7"}, {"a", "5"}, {"b", "2"}, {"c", "1"}} {
+		_ = i
+		recs = append(recs, rec("amounts", kv.k, kv.v))
+	}
+	k.Produce(false, recs...)
+	type stats struct {
+		N   int `json:"n"`
+		Sum int `json:"sum"`
+	}
+	b := stream.NewBuilder()
+	amounts := stream.Source(b, "amounts", serde.String(), serde.String()).
+		MapValues(func(v string) int64 {
+			n := int64(0)
+			for _, c := range v {
+				n = n*10 + int64(c-'0')
+			}
+			return n
+		}).WithSerdes(nil, serde.Int64())
+	amounts.GroupByKey().
+		Reduce(func(agg, v int64) int64 { return max(agg, v) }, stream.Named("max")).
+		ToStream().To("max", nil, nil)
+	amounts.GroupByKey().
+		Aggregate(func() stats { return stats{} }, func(_ string, v int64, s stats) stats {
+			return stats{N: s.N + 1, Sum: s.Sum + int(v)}
+		}, serde.JSON[stats](), stream.Named("stats")).
+		ToStream().To("stats", nil, nil)
+	assert.NotContains(t, b.Describe(), "repartition", "GroupByKey after MapValues must not repartition")
+	start(t, k, b, stream.Config{StateDir: t.TempDir()})
+	waitLatest(t, k, "max", serde.Int64(), map[string]int64{"a": 7, "b": 10, "c": 1})
+	waitLatest(t, k, "stats", serde.JSON[stats](), map[string]stats{"a": {3, 15}, "b": {2, 12}, "c": {1, 1}})
+}
+
+// TestTableReaggregation counts users per region from a table of user ->
+// region: moving a user subtracts from the old region and adds to the new
+// one; a tombstone removes the user.
+func TestTableReaggregation(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("users", 2)
+	k.Topic("per-region", 2)
+	b := stream.NewBuilder()
+	stream.SourceTable(b, "users", serde.String(), serde.String(), stream.Named("users")).
+		GroupBy(func(user, region string) (string, string) { return region, user }, serde.String(), serde.String()).
+		Count(stream.Named("users-per-region")).
+		ToStream().To("per-region", nil, nil)
+	start(t, k, b, stream.Config{StateDir: t.TempDir()})
+	k.Produce(false, rec("users", "ann", "eu"), rec("users", "bob", "eu"), rec("users", "cid", "us"), rec("users", "dan", "apac"))
+	waitLatest(t, k, "per-region", serde.Int64(), map[string]int64{"eu": 2, "us": 1, "apac": 1})
+	// bob moves to us, dan is deleted, ann's row is rewritten unchanged.
+	k.Produce(false, rec("users", "bob", "us"), &kgo.Record{Topic: "users", Key: []byte("dan")}, rec("users", "ann", "eu"))
+	waitLatest(t, k, "per-region", serde.Int64(), map[string]int64{"eu": 1, "us": 2, "apac": 0})
+}
+
+// TestTableSource checks a table read from a topic: filter, mapValues and
+// To, with tombstones for deleted and filtered-out rows.
+func TestTableFilterTo(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("prices", 1)
+	k.Topic("expensive", 1)
+	b := stream.NewBuilder()
+	stream.SourceTable(b, "prices", serde.String(), serde.Int64(), stream.Named("prices")).
+		Filter(func(_ string, p int64) bool { return p >= 100 }).
+		MapValues(func(p int64) int64 { return p * 2 }).
+		To("expensive", nil, nil)
+	start(t, k, b, stream.Config{StateDir: t.TempDir()})
+	k.Produce(false, int64Rec("prices", "tv", 500), int64Rec("prices", "pen", 2), int64Rec("prices", "car", 9000))
+	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{"tv": 1000, "car": 18000})
+	k.Produce(false, int64Rec("prices", "tv", 50), &kgo.Record{Topic: "prices", Key: []byte("car")})
+	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{})
+}
