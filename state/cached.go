@@ -110,11 +110,12 @@ func (c *writeCache) dropClean() {
 // for concurrent use (use DB.ReadOnly or MemDB.ReadOnly from other
 // goroutines).
 //
-// Writes go to the cache only. Reads see the cache first, then the committed
-// data (and never data staged by Flush but not yet committed, which the cache
-// still holds). Flush hands every dirty entry to the changelog and stages it
-// into the DB's pending batch; DB.Commit makes staged writes durable and
-// DB.Abort discards them together with the whole cache.
+// Writes go to the cache only. Reads see the cache first, then committed
+// data; entries staged by Flush stay in the cache until the commit, so reads
+// between Flush and Commit still see them. Flush hands every dirty entry to
+// the changelog and stages it into the DB's pending batch; DB.Commit makes
+// staged writes durable and DB.Abort discards them together with the whole
+// cache.
 //
 // The cache budget bounds the dirty bytes between commits (NeedsCommit) and
 // the clean bytes kept after a commit: when the cache is over budget at

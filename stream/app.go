@@ -12,10 +12,10 @@ import (
 // Start more Apps with the same AppID, in this process or others, to spread
 // the tasks over them: Kafka's group protocol is the distributed engine.
 type App struct {
-	cfg  Config
-	b    *Builder
-	eng  *runtime.Engine
-	mu   sync.Mutex
+	cfg    Config
+	b      *Builder
+	eng    *runtime.Engine
+	mu     sync.Mutex
 	stop   context.CancelFunc
 	closed bool
 	done   chan struct{}

@@ -2,7 +2,11 @@ package stream_test
 
 import (
 	"context"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,4 +202,86 @@ func TestTableFilterTo(t *testing.T) {
 	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{"tv": 1000, "car": 18000})
 	k.Produce(false, int64Rec("prices", "tv", 50), &kgo.Record{Topic: "prices", Key: []byte("car")})
 	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{})
+}
+
+// TestRestore runs word count, stops it, deletes the local state and
+// starts again: the store is restored from the changelog with exactly the
+// same contents. Then it stops and starts again keeping the directory:
+// restore reads only past the checkpoint (nothing, here).
+func TestRestore(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("r-lines", 2)
+	k.Topic("r-counts", 2)
+	for range 20 {
+		feedLines(k, "r-lines", wordLines)
+	}
+	want := wantWords(wordLines, 20)
+	dir := t.TempDir()
+	run := func() (*stream.App, map[string]int64, map[string]stream.RestoreProgress) {
+		var mu sync.Mutex
+		restored := map[string]stream.RestoreProgress{}
+		app, err := stream.New(wordCount("r-lines", "r-counts"), stream.Config{
+			AppID: "restore", Brokers: k.Addrs, StateDir: dir, StoreCacheBytes: 256,
+			OnRestore: func(p stream.RestoreProgress) {
+				if p.Done {
+					mu.Lock()
+					restored[p.Task] = p
+					mu.Unlock()
+				}
+			},
+		})
+		require.NoError(t, err)
+		go app.Run(context.Background())
+		view, err := app.Store[string, int64]("word-counts")
+		require.NoError(t, err)
+		got := map[string]int64{}
+		require.Eventually(t, func() bool {
+			clear(got)
+			for w, n := range view.All() {
+				got[w] = n
+			}
+			return assert.ObjectsAreEqual(want, got)
+		}, 20*time.Second, 50*time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return app, got, maps.Clone(restored)
+	}
+	app, first, _ := run()
+	app.Close()
+	assert.Equal(t, want, first)
+
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "restore")))
+	app, second, progress := run()
+	app.Close()
+	assert.Equal(t, first, second)
+	var total int64
+	for _, p := range progress {
+		total += p.Restored
+		assert.Equal(t, p.Total, p.Restored)
+	}
+	assert.Positive(t, total, "the second run restored from the changelog")
+
+	app, third, progress := run()
+	app.Close()
+	assert.Equal(t, first, third)
+	for task, p := range progress {
+		assert.Zero(t, p.Total, "task %s restored %d records past its checkpoint", task, p.Total)
+	}
+}
+
+func TestStateDirLocked(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("l-lines", 1)
+	k.Topic("l-counts", 1)
+	dir := t.TempDir()
+	cfg := stream.Config{AppID: "locked", StateDir: dir}
+	start(t, k, wordCount("l-lines", "l-counts"), cfg)
+	time.Sleep(200 * time.Millisecond)
+	app, err := stream.New(wordCount("l-lines", "l-counts"), stream.Config{AppID: "locked", Brokers: k.Addrs, StateDir: dir})
+	require.NoError(t, err)
+	err = app.Run(context.Background())
+	var le *stream.StateDirLockedError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, os.Getpid(), le.PID)
+	assert.Contains(t, err.Error(), "locked by process")
 }

@@ -171,12 +171,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, e.o.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("brook: kafka client: %w", err)
-	}
-	e.cl = cl
-
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup
 	for i := range e.workers {
@@ -184,6 +178,19 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.workers[i] = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(e) }()
+	}
+
+	// Rebalance callbacks take e.mu: they see e.cl set.
+	e.mu.Lock()
+	cl, err := kgo.NewClient(opts...)
+	e.cl = cl
+	e.mu.Unlock()
+	if err != nil {
+		for _, w := range e.workers {
+			close(w.in)
+		}
+		wg.Wait()
+		return fmt.Errorf("brook: kafka client: %w", err)
 	}
 
 	e.loop(ctx)

@@ -183,6 +183,7 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 				return err
 			}
 		}
+		c.next.Store(end)
 		prog.Done = true
 		if e.o.OnRestore != nil {
 			e.o.OnRestore(prog)

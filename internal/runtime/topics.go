@@ -62,14 +62,19 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 
 	// Sub-topologies are numbered in the order of their first node, so the
 	// writer of a repartition topic comes before its reader.
-	e.parts = map[int]int32{}
+	parts := map[int]int32{}
+	defer func() {
+		e.qmu.Lock()
+		e.parts = parts
+		e.qmu.Unlock()
+	}()
 	for _, s := range e.o.Subs {
 		if e.o.Graph != nil {
 			for _, r := range e.o.Graph.Repartitions {
 				if r.Source.Sub() != s.ID {
 					continue
 				}
-				n := e.parts[r.From.Sub()]
+				n := parts[r.From.Sub()]
 				if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, nil); err != nil {
 					return err
 				}
@@ -86,11 +91,11 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 			return &CopartitionError{Subtopology: s.ID, Partitions: sc}
 		}
 		if len(vals) > 0 {
-			e.parts[s.ID] = int32(vals[0])
+			parts[s.ID] = int32(vals[0])
 		}
 		compact := "compact"
 		for _, st := range s.Stores {
-			if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), e.parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+			if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
 				return err
 			}
 			e.changelogs[ChangelogTopic(e.o.AppID, st)] = true
