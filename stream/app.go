@@ -61,6 +61,10 @@ func New(b *Builder, cfg Config) (*App, error) {
 		MemTableBytes:   cfg.MemTableBytes,
 		StoreCacheBytes: cfg.StoreCacheBytes,
 		OnRestore:       cfg.OnRestore,
+
+		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,
+		InstanceID:         cfg.InstanceID,
+		TransactionTimeout: cfg.TransactionTimeout,
 	})
 	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
 }
@@ -127,3 +131,8 @@ type (
 
 // ErrClosed is returned by Run when the App already ran or was closed.
 var ErrClosed = runtime.ErrClosed
+
+// ErrFenced is returned by Run under ExactlyOnce when another instance with
+// the same transactional id (the same InstanceID, or the same state
+// directory) took over: this App can no longer commit anything.
+var ErrFenced = runtime.ErrFenced

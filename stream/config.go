@@ -49,6 +49,22 @@ type Config struct {
 	// offset.
 	OnBadRecord BadRecordPolicy
 
+	// Guarantee is the processing guarantee. Default ExactlyOnce.
+	Guarantee Guarantee
+
+	// InstanceID makes the App a static member of the consumer group
+	// (group.instance.id): a restart within the session timeout gets its
+	// tasks back without a rebalance. It also names the transactional
+	// producer under ExactlyOnce. It must be unique among the App's running
+	// instances. Default: none (dynamic membership; the transactional id
+	// comes from a random id kept in the state directory).
+	InstanceID string
+
+	// TransactionTimeout bounds how long an exactly-once transaction may
+	// stay open; a crashed instance's open transaction is aborted by the
+	// broker after it, unless the instance restarts first. Default 10s.
+	TransactionTimeout time.Duration
+
 	// MaxPollRecords bounds how many records one poll hands to the workers.
 	// Default 10000.
 	MaxPollRecords int
@@ -92,6 +108,32 @@ type Config struct {
 // its changelog: how many records were applied and how many there are
 // between the local checkpoint and the end of the changelog.
 type RestoreProgress = runtime.RestoreProgress
+
+// Guarantee is a processing guarantee.
+type Guarantee int
+
+const (
+	// ExactlyOnce makes every input record affect the output and the state
+	// exactly once, whatever crashes: each commit interval is one Kafka
+	// transaction holding the output, the changelog records and the consumed
+	// offsets, and stores apply their writes only after it commits.
+	// Consumers of the output must read with read_committed.
+	ExactlyOnce Guarantee = iota
+	// AtLeastOnce commits offsets only after every record that their input
+	// produced was acknowledged. After a crash some input is processed
+	// again: output may repeat and state may count it twice.
+	AtLeastOnce
+)
+
+func (g Guarantee) String() string {
+	switch g {
+	case ExactlyOnce:
+		return "ExactlyOnce"
+	case AtLeastOnce:
+		return "AtLeastOnce"
+	}
+	return fmt.Sprintf("Guarantee(%d)", int(g))
+}
 
 // BadRecordPolicy says what an App does with a bad record: one that fails to
 // deserialize, or whose processing panics or returns an error. The zero value
@@ -174,6 +216,15 @@ func (c *Config) validate() error {
 	}
 	if c.StateCacheBytes < 0 || c.MemTableBytes < 0 || c.StoreCacheBytes < 0 {
 		bad("StateCacheBytes", "MemTableBytes and StoreCacheBytes must not be negative (zero means the default)")
+	}
+	if c.Guarantee != ExactlyOnce && c.Guarantee != AtLeastOnce {
+		bad("Guarantee", "is %v: use ExactlyOnce or AtLeastOnce", c.Guarantee)
+	}
+	if c.TransactionTimeout < 0 {
+		bad("TransactionTimeout", "is %v: it must be positive (or zero for the default 10s)", c.TransactionTimeout)
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = 10 * time.Second
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(os.TempDir(), "brook")

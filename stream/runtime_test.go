@@ -63,7 +63,7 @@ func TestBadRecordFail(t *testing.T) {
 	k.Topic("bad-in", 1)
 	k.Topic("bad-out", 1)
 	produceBad(k, "bad-in")
-	app, err := stream.New(badInputTopology("bad-in", "bad-out"), stream.Config{AppID: "fail", Brokers: k.Addrs})
+	app, err := stream.New(badInputTopology("bad-in", "bad-out"), stream.Config{AppID: "fail", Brokers: k.Addrs, Guarantee: stream.AtLeastOnce})
 	require.NoError(t, err)
 	err = app.Run(context.Background())
 	var re *stream.RecordError

@@ -257,7 +257,7 @@ func TestRestore(t *testing.T) {
 	var total int64
 	for _, p := range progress {
 		total += p.Restored
-		assert.Equal(t, p.Total, p.Restored)
+		assert.LessOrEqual(t, p.Restored, p.Total)
 	}
 	assert.Positive(t, total, "the second run restored from the changelog")
 

@@ -2,6 +2,8 @@ package stream_test
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,6 +27,12 @@ func start(t *testing.T, k *kafkatest.Kafka, b *stream.Builder, cfg stream.Confi
 		cfg.AppID = strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	}
 	cfg.Brokers = k.Addrs
+	if cfg.StateDir == "" {
+		cfg.StateDir = t.TempDir()
+	}
+	if cfg.Logger == nil && os.Getenv("BROOK_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	app, err := stream.New(b, cfg)
 	require.NoError(t, err)
 	errc := make(chan error, 1)

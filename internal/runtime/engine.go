@@ -58,6 +58,14 @@ type Options struct {
 	StoreCacheBytes int
 	// OnRestore, if set, is called as stores restore.
 	OnRestore func(RestoreProgress)
+
+	// ExactlyOnce runs every commit interval as one Kafka transaction.
+	ExactlyOnce bool
+	// InstanceID, if set, is the static group member id and names the
+	// transactional id; else a random id kept in the state directory does.
+	InstanceID string
+	// TransactionTimeout bounds how long a transaction may stay open.
+	TransactionTimeout time.Duration
 }
 
 // ErrClosed is returned by Run on an engine that already ran.
@@ -92,6 +100,12 @@ type Engine struct {
 	changelogs map[string]bool // changelog topic names
 	cache      *state.Cache
 	lock       *os.File
+
+	sess      *kgo.GroupTransactSession // exactly-once only
+	pmu       sync.Mutex
+	pending   []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
+	inTxn     bool                      // loop goroutine only
+	needAbort atomic.Bool               // a revoke or loss doomed the open transaction
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
@@ -180,9 +194,27 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); w.run(e) }()
 	}
 
+	opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if e.o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(e.o.InstanceID))
+	}
+	var cl *kgo.Client
+	var err error
 	// Rebalance callbacks take e.mu: they see e.cl set.
 	e.mu.Lock()
-	cl, err := kgo.NewClient(opts...)
+	if e.o.ExactlyOnce {
+		txnID, ierr := e.transactionalID()
+		if ierr != nil {
+			err = ierr
+		} else {
+			opts = append(opts, kgo.TransactionalID(txnID), kgo.TransactionTimeout(e.o.TransactionTimeout))
+			if e.sess, err = kgo.NewGroupTransactSession(opts...); err == nil {
+				cl = e.sess.Client()
+			}
+		}
+	} else {
+		cl, err = kgo.NewClient(opts...)
+	}
 	e.cl = cl
 	e.mu.Unlock()
 	if err != nil {
@@ -198,7 +230,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Final commit of everything processed, then leave the group.
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	e.mu.Lock()
-	if err := e.commitLocked(cctx); err != nil {
+	if err := e.commitLocked(cctx); err != nil && !errors.Is(err, context.Canceled) {
 		e.fail(err)
 	}
 	e.closing = true
@@ -229,6 +261,19 @@ func (e *Engine) Stop() {
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
 	for !e.failed.Load() && ctx.Err() == nil {
+		if e.needAbort.Swap(false) {
+			// A rebalance since the last commit doomed the open transaction:
+			// end it before polling again, so that every record polled from
+			// now on is processed in a transaction that can commit.
+			e.mu.Lock()
+			err := e.endTxn(ctx, false)
+			e.applyDropsLocked()
+			e.mu.Unlock()
+			if err != nil {
+				e.fail(err)
+				break
+			}
+		}
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
 			wait = time.Millisecond
@@ -247,6 +292,14 @@ func (e *Engine) loop(ctx context.Context) {
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		e.mu.Lock()
+		if e.sess != nil && !e.inTxn && !fs.Empty() {
+			if err := e.sess.Begin(); err != nil {
+				e.mu.Unlock()
+				e.fail(fmt.Errorf("brook: begin transaction: %w", err))
+				break
+			}
+			e.inTxn = true
+		}
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 {
 				return
@@ -260,7 +313,8 @@ func (e *Engine) loop(ctx context.Context) {
 			t.w.in <- item{task: t, recs: p.Records}
 		})
 		e.mu.Unlock()
-		e.cl.AllowRebalance()
+		// Commit before rebalances may run: under exactly-once, no revoke
+		// can then happen while a transaction ends.
 		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
 			e.mu.Lock()
 			err := e.commitLocked(ctx)
@@ -270,6 +324,7 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			last = time.Now()
 		}
+		e.cl.AllowRebalance()
 	}
 }
 
@@ -278,6 +333,9 @@ func (e *Engine) loop(ctx context.Context) {
 func (e *Engine) commitLocked(ctx context.Context) error {
 	if e.closing {
 		return nil
+	}
+	if e.sess != nil {
+		return e.commitTxn(ctx)
 	}
 	e.barrier()
 	if err := e.flushStores(); err != nil {
@@ -357,7 +415,9 @@ func (e *Engine) fail(err error) {
 func (e *Engine) Produce(r *kgo.Record) { e.cl.Produce(context.Background(), r, e.promise) }
 
 func (e *Engine) onProduced(r *kgo.Record, err error) {
-	if err == nil {
+	if err == nil || errors.Is(err, kgo.ErrAborting) {
+		// Records cut by a transaction abort are written again when their
+		// input is processed again.
 		return
 	}
 	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
@@ -370,6 +430,7 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	if e.closing {
 		return
 	}
+	e.applyDropsLocked()
 	for topic, parts := range assigned {
 		sub := e.topicTo[topic]
 		if sub == nil {
@@ -436,6 +497,10 @@ func (e *Engine) closeTask(t *task, abort bool) {
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if e.sess != nil {
+		e.deferDrop(revoked)
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
@@ -448,6 +513,10 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if e.sess != nil {
+		e.deferDrop(lost)
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {

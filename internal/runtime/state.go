@@ -24,7 +24,10 @@ type RestoreProgress struct {
 	Store    string
 	Task     string
 	Restored int64 // records applied so far
-	Total    int64 // records between the checkpoint and the end of the changelog
+	// Total is the number of offsets between the checkpoint and the end of
+	// the changelog. Transaction markers take offsets too, so under
+	// exactly-once Restored ends somewhat below Total.
+	Total int64
 	Done     bool
 }
 
@@ -53,8 +56,11 @@ func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
 }
 
 // openState locks <StateDir>/<AppID> and makes the shared block cache.
+// The lock is taken when the App has Pebble stores or runs exactly-once
+// (the directory then keeps the instance id naming the transactional
+// producer).
 func (e *Engine) openState() error {
-	if e.o.InMemory || !e.hasStores() {
+	if !e.o.ExactlyOnce && (e.o.InMemory || !e.hasStores()) {
 		return nil
 	}
 	dir := filepath.Join(e.o.StateDir, e.o.AppID)
