@@ -2,10 +2,10 @@ package stream_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"testing"

@@ -104,8 +104,8 @@ type Engine struct {
 	sess      *kgo.GroupTransactSession // exactly-once only
 	pmu       sync.Mutex
 	pending   []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
-	inTxn     bool                      // loop goroutine only
-	needAbort atomic.Bool               // a revoke or loss doomed the open transaction
+	inTxn     bool                 // loop goroutine only
+	needAbort atomic.Bool          // a revoke or loss doomed the open transaction
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries

@@ -28,7 +28,7 @@ type RestoreProgress struct {
 	// the changelog. Transaction markers take offsets too, so under
 	// exactly-once Restored ends somewhat below Total.
 	Total int64
-	Done     bool
+	Done  bool
 }
 
 // changelog is the changelog of one store of one task; the promise of its
