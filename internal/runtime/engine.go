@@ -105,7 +105,7 @@ type Engine struct {
 	pmu       sync.Mutex
 	pending   []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
 	inTxn     bool                 // loop goroutine only
-	needAbort atomic.Bool          // a revoke or loss doomed the open transaction
+	txnMu     sync.Mutex           // held while a transaction ends
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
@@ -176,9 +176,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		// Range gives partition p of every co-partitioned topic to the same
-		// member, so a task's inputs never split.
-		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.Balancers(&balancer{e: e}),
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
@@ -228,7 +226,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.loop(ctx)
 
 	// Final commit of everything processed, then leave the group.
-	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cctx, ccancel := context.WithTimeout(context.Background(), e.commitTimeout())
 	e.mu.Lock()
 	if err := e.commitLocked(cctx); err != nil && !errors.Is(err, context.Canceled) {
 		e.fail(err)
@@ -251,6 +249,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	return e.err
 }
 
+// commitTimeout bounds one commit: a transaction cannot stay open longer
+// than TransactionTimeout anyway.
+func (e *Engine) commitTimeout() time.Duration {
+	if e.o.TransactionTimeout > 0 {
+		return e.o.TransactionTimeout
+	}
+	return 30 * time.Second
+}
+
 // Stop makes Run return, as cancelling its context does.
 func (e *Engine) Stop() {
 	if e.cancel != nil {
@@ -261,19 +268,6 @@ func (e *Engine) Stop() {
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
 	for !e.failed.Load() && ctx.Err() == nil {
-		if e.needAbort.Swap(false) {
-			// A rebalance since the last commit doomed the open transaction:
-			// end it before polling again, so that every record polled from
-			// now on is processed in a transaction that can commit.
-			e.mu.Lock()
-			err := e.endTxn(ctx, false)
-			e.applyDropsLocked()
-			e.mu.Unlock()
-			if err != nil {
-				e.fail(err)
-				break
-			}
-		}
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
 			wait = time.Millisecond
@@ -316,9 +310,13 @@ func (e *Engine) loop(ctx context.Context) {
 		// Commit before rebalances may run: under exactly-once, no revoke
 		// can then happen while a transaction ends.
 		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
+			// A commit is not cut short by shutdown: a transaction ended
+			// halfway would hold its offsets pending until it times out.
+			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), e.commitTimeout())
 			e.mu.Lock()
-			err := e.commitLocked(ctx)
+			err := e.commitLocked(cctx)
 			e.mu.Unlock()
+			ccancel()
 			if err != nil && ctx.Err() == nil {
 				e.fail(err)
 			}
@@ -498,7 +496,7 @@ func (e *Engine) closeTask(t *task, abort bool) {
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	if e.sess != nil {
-		e.deferDrop(revoked)
+		e.revokeTxn(ctx, revoked)
 		return
 	}
 	e.mu.Lock()
@@ -512,9 +510,9 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	e.dropLocked(revoked, false)
 }
 
-func (e *Engine) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
 	if e.sess != nil {
-		e.deferDrop(lost)
+		e.revokeTxn(ctx, lost)
 		return
 	}
 	e.mu.Lock()

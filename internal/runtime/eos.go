@@ -65,7 +65,8 @@ func (e *Engine) commitTxn(ctx context.Context) error {
 	return e.endTxn(ctx, commit)
 }
 
-// endTxn ends the open transaction. The workers must be idle.
+// endTxn ends the open transaction. e.mu must be held; it is released
+// while the transaction ends.
 func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	if !e.inTxn {
 		return nil
@@ -75,9 +76,24 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	if commit {
 		try = kgo.TryCommit
 	}
-	committed, err := e.sess.End(ctx, try)
+	// End waits for a heartbeat, which may wait for a rebalance callback
+	// that needs e.mu: release it. The workers stay idle, since only the
+	// loop hands them records.
+	e.mu.Unlock()
+	e.txnMu.Lock()
+	var committed bool
+	var err error
+	open := e.inTxn // a revoke may have aborted it meanwhile
+	if open {
+		committed, err = e.sess.End(ctx, try)
+	}
+	e.txnMu.Unlock()
+	e.mu.Lock()
 	e.inTxn = false
 	defer e.applyDropsLocked()
+	if !open {
+		return nil
+	}
 	if p := e.prodErr.Load(); p != nil && committed {
 		// kgo commits what was acknowledged even when a produce failed; the
 		// failed record's input offset was committed with it.
@@ -133,16 +149,42 @@ func (e *Engine) txnError(err error) error {
 	return fmt.Errorf("brook: end transaction: %w", err)
 }
 
-// deferDrop records partitions revoked or lost under exactly-once. The
-// transaction session calls the revoke and lose callbacks holding a lock
-// that ending a transaction needs, so they must not wait for e.mu: the
-// tasks are dropped later, by the loop or the next assignment, and the
-// open transaction, which can no longer commit, is aborted first.
-func (e *Engine) deferDrop(parts map[string][]int32) {
-	e.pmu.Lock()
-	e.pending = append(e.pending, parts)
-	e.pmu.Unlock()
-	e.needAbort.Store(true)
+// revokeTxn handles a revoke or loss under exactly-once. The open
+// transaction can no longer commit offsets for the partitions leaving, so
+// it is aborted here, before the partitions go to another member, and
+// the tasks are dropped with their uncommitted writes.
+//
+// The transaction session calls this holding a lock that ending a
+// transaction through the session needs, so it must not wait for the
+// loop's End: if one is in progress, the drop is deferred to its end (the
+// session then aborts or has committed; either is correct), and the abort
+// goes straight to the client.
+func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
+	if !e.txnMu.TryLock() {
+		e.pmu.Lock()
+		e.pending = append(e.pending, parts)
+		e.pmu.Unlock()
+		return
+	}
+	defer e.txnMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return
+	}
+	e.barrier()
+	if e.inTxn {
+		if err := e.cl.AbortBufferedRecords(ctx); err != nil {
+			e.log.Warn("abort buffered records on revoke", "err", err)
+		}
+		if err := e.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+			e.fail(e.txnError(err))
+		}
+		e.inTxn = false
+	}
+	e.discardLocked()
+	e.dropLocked(parts, true)
+	e.applyDropsLocked()
 }
 
 // applyDropsLocked drops the tasks of partitions revoked or lost under

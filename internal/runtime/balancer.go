@@ -1,0 +1,218 @@
+package runtime
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/brookstream/brook/internal/topo"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// balancer is brook's group balancer. It assigns whole tasks: partition p
+// of every topic of a sub-topology goes to one member, so a task's inputs
+// never split. It is sticky (a task stays with the member that runs it),
+// prefers a member that has the task's state on disk when a task moves, and
+// balances the number of tasks per member to within one.
+//
+// It is eager: a rebalance revokes every partition, and every task resumes
+// from its committed state (state stays on disk, so a task that comes back
+// restores only its changelog's tail). Cooperative rebalancing, where tasks
+// that stay keep running, lost records under exactly-once in our tests with
+// franz-go's transaction session: see docs/ARCHITECTURE.md.
+type balancer struct {
+	e *Engine
+}
+
+const balancerProtocol = "brook-task-v1"
+
+// memberData is what each member tells the leader in its join metadata.
+type memberData struct {
+	// State lists the tasks whose state this member has on disk.
+	State []string `json:"state,omitempty"`
+}
+
+func (b *balancer) ProtocolName() string { return balancerProtocol }
+
+func (b *balancer) IsCooperative() bool { return false }
+
+func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, generation int32) []byte {
+	m := kmsg.NewConsumerMemberMetadata()
+	m.Version = 3
+	m.Topics = topics
+	m.Generation = generation
+	ud, _ := json.Marshal(memberData{State: b.e.localTasks()})
+	m.UserData = ud
+	for _, t := range slices.Sorted(func(yield func(string) bool) {
+		for t := range current {
+			if !yield(t) {
+				return
+			}
+		}
+	}) {
+		o := kmsg.NewConsumerMemberMetadataOwnedPartition()
+		o.Topic, o.Partitions = t, current[t]
+		m.OwnedPartitions = append(m.OwnedPartitions, o)
+	}
+	return m.AppendTo(nil)
+}
+
+func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	return kgo.ParseConsumerSyncAssignment(assignment)
+}
+
+func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
+	cb, err := kgo.NewConsumerBalancer(b, members)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cb, cb.MemberTopics(), nil
+}
+
+// Balance implements kgo.ConsumerBalancerBalance; only the group leader
+// runs it.
+func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32) kgo.IntoSyncAssignment {
+	var tasks []topo.TaskID
+	for _, s := range b.e.o.Subs {
+		n := int32(-1)
+		for _, t := range s.Topics {
+			if c, ok := partitions[t]; ok && (n < 0 || c < n) {
+				n = c
+			}
+		}
+		for p := int32(0); p < n; p++ {
+			tasks = append(tasks, topo.TaskID{Subtopology: s.ID, Partition: p})
+		}
+	}
+	var members []memberTasks
+	var refs []*kmsg.JoinGroupResponseMember
+	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
+		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}}
+		for _, o := range meta.OwnedPartitions {
+			if s := b.e.topicTo[o.Topic]; s != nil {
+				for _, p := range o.Partitions {
+					mt.owned[topo.TaskID{Subtopology: s.ID, Partition: p}] = true
+				}
+			}
+		}
+		var md memberData
+		if json.Unmarshal(meta.UserData, &md) == nil {
+			for _, s := range md.State {
+				if id, ok := parseTaskID(s); ok {
+					mt.state[id] = true
+				}
+			}
+		}
+		members = append(members, mt)
+		refs = append(refs, m)
+	})
+	assigned := assignTasks(members, tasks)
+	plan := cb.NewPlan()
+	for i, ts := range assigned {
+		for _, id := range ts {
+			for _, s := range b.e.o.Subs {
+				if s.ID != id.Subtopology {
+					continue
+				}
+				for _, t := range s.Topics {
+					plan.AddPartition(refs[i], t, id.Partition)
+				}
+			}
+		}
+	}
+	plan.AdjustCooperative(cb)
+	return plan
+}
+
+// memberTasks is what the leader knows of a member: the tasks it runs and
+// the tasks it has state for.
+type memberTasks struct {
+	owned, state map[topo.TaskID]bool
+}
+
+// assignTasks spreads tasks over members: each gets len(tasks)/len(members)
+// tasks, some one more. A task stays with a member that runs it, else goes
+// to a member with its state, else to the least loaded member.
+func assignTasks(members []memberTasks, tasks []topo.TaskID) [][]topo.TaskID {
+	out := make([][]topo.TaskID, len(members))
+	if len(members) == 0 {
+		return out
+	}
+	floor, extra := len(tasks)/len(members), len(tasks)%len(members)
+	used := 0
+	can := func(m int) bool {
+		n := len(out[m])
+		return n < floor || (n == floor && used < extra)
+	}
+	take := func(m int, id topo.TaskID) {
+		if len(out[m]) == floor {
+			used++
+		}
+		out[m] = append(out[m], id)
+	}
+	done := map[topo.TaskID]bool{}
+	pass := func(has func(memberTasks, topo.TaskID) bool) {
+		for _, id := range tasks {
+			if done[id] {
+				continue
+			}
+			for m := range members {
+				if has(members[m], id) && can(m) {
+					take(m, id)
+					done[id] = true
+					break
+				}
+			}
+		}
+	}
+	pass(func(m memberTasks, id topo.TaskID) bool { return m.owned[id] })
+	pass(func(m memberTasks, id topo.TaskID) bool { return m.state[id] })
+	for _, id := range tasks {
+		if done[id] {
+			continue
+		}
+		best := -1
+		for m := range members {
+			if can(m) && (best < 0 || len(out[m]) < len(out[best])) {
+				best = m
+			}
+		}
+		take(best, id)
+	}
+	return out
+}
+
+// localTasks lists the tasks that have a state directory here.
+func (e *Engine) localTasks() []string {
+	if e.o.InMemory || !e.hasStores() {
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(e.o.StateDir, e.o.AppID))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range ents {
+		if _, ok := parseTaskID(d.Name()); ok && d.IsDir() {
+			out = append(out, d.Name())
+		}
+	}
+	return out
+}
+
+func parseTaskID(s string) (topo.TaskID, bool) {
+	a, b, ok := strings.Cut(s, "_")
+	if !ok {
+		return topo.TaskID{}, false
+	}
+	sub, err1 := strconv.Atoi(a)
+	p, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || sub < 0 || p < 0 {
+		return topo.TaskID{}, false
+	}
+	return topo.TaskID{Subtopology: sub, Partition: int32(p)}, true
+}
