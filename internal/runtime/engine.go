@@ -101,11 +101,11 @@ type Engine struct {
 	cache      *state.Cache
 	lock       *os.File
 
-	sess      *kgo.GroupTransactSession // exactly-once only
-	pmu       sync.Mutex
-	pending   []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
-	inTxn     bool                 // loop goroutine only
-	txnMu     sync.Mutex           // held while a transaction ends
+	sess    *kgo.GroupTransactSession // exactly-once only
+	pmu     sync.Mutex
+	pending []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
+	inTxn   bool                 // loop goroutine only
+	txnMu   sync.Mutex           // held while a transaction ends
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
