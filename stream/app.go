@@ -65,6 +65,7 @@ func New(b *Builder, cfg Config) (*App, error) {
 		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,
 		InstanceID:         cfg.InstanceID,
 		TransactionTimeout: cfg.TransactionTimeout,
+		WallClock:          b.g.UserProcessors,
 	})
 	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
 }

@@ -66,6 +66,9 @@ type Options struct {
 	InstanceID string
 	// TransactionTimeout bounds how long a transaction may stay open.
 	TransactionTimeout time.Duration
+	// WallClock is set when the topology has processors that may schedule
+	// wall-clock punctuators: tasks then get a tick every CommitInterval.
+	WallClock bool
 }
 
 // ErrClosed is returned by Run on an engine that already ran.
@@ -267,6 +270,7 @@ func (e *Engine) Stop() {
 
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
+	lastTick := last
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
@@ -306,6 +310,22 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			t.w.in <- item{task: t, recs: p.Records}
 		})
+		// Wall-clock punctuation, once per commit interval, on each task's
+		// worker and inside the transaction, like records.
+		if now := time.Now(); now.Sub(lastTick) >= e.o.CommitInterval && e.o.WallClock {
+			lastTick = now
+			if e.sess != nil && !e.inTxn {
+				if err := e.sess.Begin(); err != nil {
+					e.mu.Unlock()
+					e.fail(fmt.Errorf("brook: begin transaction: %w", err))
+					break
+				}
+				e.inTxn = true
+			}
+			for _, t := range e.tasks {
+				t.w.in <- item{task: t, punctuate: now}
+			}
+		}
 		e.mu.Unlock()
 		// Commit before rebalances may run: under exactly-once, no revoke
 		// can then happen while a transaction ends.
@@ -480,6 +500,9 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 // closeTask releases a task's state. e.mu must be held and the task's
 // worker idle.
 func (e *Engine) closeTask(t *task, abort bool) {
+	if err := t.t.Close(); err != nil {
+		e.log.Warn("closing task processors", "task", t.t.ID, "err", err)
+	}
 	if t.t.DB == nil {
 		return
 	}

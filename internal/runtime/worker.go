@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,8 @@ type item struct {
 	recs    []*kgo.Record
 	barrier *sync.WaitGroup
 	restore bool
+	// punctuate, when not zero, is a wall-clock punctuation tick.
+	punctuate time.Time
 }
 
 func (w *worker) run(e *Engine) {
@@ -56,6 +59,17 @@ func (w *worker) run(e *Engine) {
 			e.qmu.Lock()
 			e.dbs[it.task.t.ID] = it.task.t.DB
 			e.qmu.Unlock()
+			if err := it.task.t.Init(); err != nil {
+				e.fail(err)
+			}
+			continue
+		}
+		if !it.punctuate.IsZero() {
+			if it.task.restored {
+				if err := it.task.t.PunctuateWallClock(it.punctuate); err != nil {
+					e.fail(err)
+				}
+			}
 			continue
 		}
 		it.task.process(e, it.recs)

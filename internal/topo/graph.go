@@ -9,6 +9,7 @@ package topo
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -57,6 +58,9 @@ type Graph struct {
 	Stores []StoreDef
 	// Repartitions are the repartition topics the topology writes and reads.
 	Repartitions []Repartition
+	// UserProcessors is set when the topology has Processor API nodes, which
+	// may schedule wall-clock punctuators.
+	UserProcessors bool
 
 	errs   []error
 	counts map[string]int
@@ -70,6 +74,10 @@ type StoreDef struct {
 	// KeySerde and ValueSerde are the store's serde.Serde values, for
 	// typed queries.
 	KeySerde, ValueSerde any
+	// Owner identifies what defined the store (such as a processor's store
+	// spec), so that one definition can be connected to several nodes;
+	// nil for the stores of DSL operators.
+	Owner any
 }
 
 // Repartition is an internal topic written by a sink in one sub-topology
@@ -176,7 +184,8 @@ type Subtopology struct {
 }
 
 // Subtopologies splits the graph into its connected parts, numbered in the
-// order of their first node.
+// order of their first node. Nodes that use the same store belong to the
+// same part, as in Kafka Streams: a store lives in one task.
 func (g *Graph) Subtopologies() []*Subtopology {
 	parent := make([]int, len(g.Nodes))
 	for i := range parent {
@@ -190,15 +199,26 @@ func (g *Graph) Subtopologies() []*Subtopology {
 		}
 		return i
 	}
+	union := func(x, y int) {
+		a, b := find(x), find(y)
+		if a != b {
+			if a < b {
+				parent[b] = a
+			} else {
+				parent[a] = b
+			}
+		}
+	}
+	storeUser := map[string]int{}
 	for _, n := range g.Nodes {
 		for _, p := range n.Parents {
-			a, b := find(n.ID), find(p.ID)
-			if a != b {
-				if a < b {
-					parent[b] = a
-				} else {
-					parent[a] = b
-				}
+			union(n.ID, p.ID)
+		}
+		for _, st := range n.Stores {
+			if u, ok := storeUser[st]; ok {
+				union(n.ID, u)
+			} else {
+				storeUser[st] = n.ID
 			}
 		}
 	}
@@ -214,7 +234,11 @@ func (g *Graph) Subtopologies() []*Subtopology {
 		}
 		n.sub = s.ID
 		s.Nodes = append(s.Nodes, n)
-		s.Stores = append(s.Stores, n.Stores...)
+		for _, st := range n.Stores {
+			if !slices.Contains(s.Stores, st) {
+				s.Stores = append(s.Stores, st)
+			}
+		}
 		if n.Kind == KindSource {
 			for _, t := range n.Topics {
 				s.Sources[t] = n

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/brookstream/brook/state"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -92,9 +93,23 @@ type Task struct {
 	// Stores are the task's open stores, by name.
 	Stores map[string]*state.CachedStore
 
+	// Clock tells the wall-clock time: when wall-clock punctuators are
+	// scheduled and what processors read as the current time. Default
+	// time.Now; a test driver sets its own.
+	Clock func() time.Time
+
 	sources map[string]SourceFunc
 	last    string
 	lastFn  SourceFunc
+
+	// Lifecycle hooks registered by the nodes' Build (see OnInit, OnClose).
+	inits, closers []func() error
+	inited, closed bool
+
+	// Punctuation (see punctuate.go).
+	streamPuncts, wallPuncts schedule
+	punctuating              bool
+	punctTime                int64
 }
 
 // NewTask wires the processors of sub for one partition.
@@ -106,7 +121,8 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 		return nil, fmt.Errorf("task %s: the sub-topology has stores but the task has no state DB", id)
 	}
 	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
-		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}}
+		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
+		streamPuncts: newSchedule(), wallPuncts: newSchedule()}
 	built := make(map[*Node]any, len(sub.Nodes))
 	// Nodes are numbered after their parents: build children first.
 	for i := len(sub.Nodes) - 1; i >= 0; i-- {
@@ -115,7 +131,7 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 		for j, c := range n.Children {
 			children[j] = built[c]
 		}
-		proc, err := n.Build(t, children)
+		proc, err := build(n, t, children)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: build %s: %w", id, n.Name, err)
 		}
@@ -133,10 +149,97 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 	return t, nil
 }
 
-// Process runs r through the task. A bad record is handled by the task's
-// policy; the error returned is either a *RecordError (policy fail) or a
-// fatal error.
+// build calls n.Build, turning a panic into an error.
+func build(n *Node, t *Task, children []any) (proc any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return n.Build(t, children)
+}
+
+// OnInit registers fn to run once when the task starts (see Init). Build
+// functions call it for processors that need the task's restored stores.
+func (t *Task) OnInit(fn func() error) { t.inits = append(t.inits, fn) }
+
+// OnClose registers fn to run when the task is closed (see Close).
+func (t *Task) OnClose(fn func() error) { t.closers = append(t.closers, fn) }
+
+// Init runs the functions registered with OnInit, upstream nodes first.
+// It runs once: later calls return nil. Process and PunctuateWallClock
+// call it before their first record or punctuation, so a runtime that
+// restores the task's stores before it processes anything never needs to
+// call it; a test driver calls it to surface errors early. An error or
+// panic is returned as a *FatalError.
+func (t *Task) Init() error {
+	if t.inited {
+		return nil
+	}
+	t.inited = true
+	t.Rec = nil
+	// Build ran downstream nodes first: run the hooks in reverse.
+	for i := len(t.inits) - 1; i >= 0; i-- {
+		if err := t.call(t.inits[i]); err != nil {
+			return &FatalError{Err: fmt.Errorf("task %s: init: %w", t.ID, err)}
+		}
+	}
+	t.inits = nil
+	return nil
+}
+
+// Close runs the functions registered with OnClose, in the reverse order
+// of Init, and returns their errors (panics included), joined. It does not
+// close the task's DB, which the caller owns. It runs once: later calls
+// return nil.
+func (t *Task) Close() error {
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	for _, fn := range t.closers {
+		if err := t.call(fn); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("task %s: close: %w", t.ID, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (t *Task) call(fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return fn()
+}
+
+// Timestamp returns the timestamp of the record being processed, or
+// during a punctuation the punctuation's time, in milliseconds.
+func (t *Task) Timestamp() int64 {
+	if t.punctuating {
+		return t.punctTime
+	}
+	if t.Rec == nil {
+		return -1
+	}
+	return t.Rec.Timestamp.UnixMilli()
+}
+
+// Process runs r through the task, then fires the stream-time punctuators
+// that are due. A bad record is handled by the task's policy; the error
+// returned is a *RecordError (policy fail), a *PunctuationError, or a fatal
+// error. The task is initialized (Init) before its first record.
 func (t *Task) Process(r *kgo.Record) error {
+	if !t.inited {
+		if err := t.Init(); err != nil {
+			return err
+		}
+	}
 	fn := t.lastFn
 	if r.Topic != t.last {
 		fn = t.sources[r.Topic]
@@ -149,11 +252,15 @@ func (t *Task) Process(r *kgo.Record) error {
 	if ts := r.Timestamp.UnixMilli(); ts > t.StreamTime {
 		t.StreamTime = ts
 	}
-	err := t.run(fn, r)
-	if err == nil {
-		return nil
+	if err := t.run(fn, r); err != nil {
+		if err := t.handle(r, err); err != nil {
+			return err
+		}
 	}
-	return t.handle(r, err)
+	if t.StreamTime >= t.streamPuncts.due {
+		return t.punctuate(&t.streamPuncts, StreamTime, t.StreamTime)
+	}
+	return nil
 }
 
 // Store returns the task's store name, opening it on first use.

@@ -1,0 +1,169 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The crash test runs a counting topology in a child process (this test
+// binary, re-executed), kills it with SIGKILL at random moments while input
+// flows, restarts it, and at the end checks that every key's output is
+// exactly 1, 2, ..., n (no update lost, none repeated) and that the store
+// holds exactly n: exactly-once through crashes.
+//
+// CI runs a short form. The long form: BROOK_CRASH_LONG=1 go test -run
+// TestCrashExactlyOnce ./stream/
+
+const crashChildEnv = "BROOK_CRASH_CHILD"
+
+func crashTopology() *stream.Builder {
+	b := stream.NewBuilder()
+	stream.Source(b, "crash-in", serde.String(), serde.String()).
+		GroupByKey().
+		Count(stream.Named("counts")).
+		ToStream().
+		To("crash-out", nil, nil)
+	return b
+}
+
+func crashConfig(brokers []string, dir string) stream.Config {
+	return stream.Config{
+		AppID:      "crash",
+		Brokers:    brokers,
+		StateDir:   dir,
+		InstanceID: "crash-member",
+		Guarantee:  stream.ExactlyOnce,
+		// Small caches make commits flush often, mid-stream.
+		StoreCacheBytes: 4 << 10,
+		ClientOpts:      []kgo.Opt{kgo.SessionTimeout(2 * time.Second), kgo.HeartbeatInterval(200 * time.Millisecond)},
+	}
+}
+
+// TestCrashChild is the child process; it does nothing in a normal run.
+func TestCrashChild(t *testing.T) {
+	if os.Getenv(crashChildEnv) == "" {
+		t.Skip("runs only as the crash test's child process")
+	}
+	cfg := crashConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"))
+	if os.Getenv("BROOK_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	app, err := stream.New(crashTopology(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := app.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+}
+
+func TestCrashExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	kills, total := 3, 3000
+	if os.Getenv("BROOK_CRASH_LONG") != "" {
+		kills, total = 25, 40000
+	}
+	k := kafkatest.New(t)
+	k.Topic("crash-in", 4)
+	k.Topic("crash-out", 4)
+	dir := t.TempDir()
+
+	// Feed input in small batches for the whole test.
+	const keys = 20
+	want := map[string]int64{}
+	// Spread the input over the whole kill phase (about 1.25s per kill).
+	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(total/50)
+	var feedWG sync.WaitGroup
+	feedWG.Add(1)
+	go func() {
+		defer feedWG.Done()
+		cl := k.Client()
+		for i := 0; i < total; i += 50 {
+			var recs []*kgo.Record
+			for j := i; j < i+50 && j < total; j++ {
+				recs = append(recs, rec("crash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j)))
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Errorf("feed: %v", err)
+				return
+			}
+			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
+		}
+	}()
+	for j := range total {
+		want["k"+strconv.Itoa(j%keys)]++
+	}
+
+	child := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+dir)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	for i := range kills {
+		cmd := child()
+		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		t.Logf("killed child %d", i+1)
+	}
+	feedWG.Wait()
+	before := len(k.ReadAll("crash-out", 500*time.Millisecond))
+	t.Logf("the killed children committed %d of %d outputs", before, total)
+	require.Positive(t, before, "the children committed nothing before they were killed")
+
+	// The last run happens in this process, so the test can query its store.
+	app, err := stream.New(crashTopology(), crashConfig(k.Addrs, dir))
+	require.NoError(t, err)
+	go app.Run(context.Background())
+	defer app.Close()
+	view, err := app.Store[string, int64]("counts")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	require.Eventually(t, func() bool {
+		clear(got)
+		for k, n := range view.All() {
+			got[k] = n
+		}
+		return assert.ObjectsAreEqual(want, got)
+	}, 60*time.Second, 100*time.Millisecond, "store after crashes: got %v want %v", got, want)
+
+	// Every key's committed output is exactly 1..n.
+	out := k.Read("crash-out", total, 30*time.Second)
+	seq := map[string][]int64{}
+	for _, r := range out {
+		n, err := serde.Int64().Deserialize("", r.Value)
+		require.NoError(t, err)
+		seq[string(r.Key)] = append(seq[string(r.Key)], n)
+	}
+	require.Len(t, out, total, "one output per input")
+	for key, n := range want {
+		s := seq[key]
+		require.Len(t, s, int(n), "key %s", key)
+		for i, v := range s {
+			require.Equal(t, int64(i+1), v, "key %s update %d", key, i)
+		}
+	}
+}
