@@ -62,6 +62,10 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("runs only as the crash test's child process")
 	}
 	cfg := crashConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"))
+	if os.Getenv("BROOK_CHILD_DYNAMIC") != "" {
+		cfg.InstanceID = "" // a dynamic member: a replacement gets a new member id
+		cfg.ClientOpts = []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)}
+	}
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}

@@ -327,8 +327,11 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 		}
 		e.mu.Unlock()
-		// Commit before rebalances may run: under exactly-once, no revoke
-		// can then happen while a transaction ends.
+		// Commit before rebalances may run: no revoke then meets a
+		// transaction that is ending, so a member always finishes its
+		// transaction before it rejoins and its tasks move. (A member whose
+		// session was lost while it commits waits for the commit to time
+		// out, then aborts: its lost-partitions callback cannot run first.)
 		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
@@ -443,6 +446,10 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 }
 
 func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	// Wait for a transaction that is ending: its abort rewinds the consumer,
+	// which must happen before new partitions load their offsets.
+	e.txnMu.Lock()
+	e.txnMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {

@@ -1,0 +1,116 @@
+package stream_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestAbortLeavesNoTrace stops an exactly-once App with an error in the
+// middle of a transaction that already holds output and store updates. The
+// transaction aborts: the committed output stays a gapless 1..m per key.
+// After a restart on the same state directory, every key's output is
+// exactly 1..n and the store holds n: the aborted work left no trace in the
+// output (no repeats) nor in the store (no skipped counts).
+func TestAbortLeavesNoTrace(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("ab-in", 2)
+	k.Topic("ab-out", 2)
+	var boom atomic.Bool
+	boom.Store(true)
+	topology := func() *stream.Builder {
+		b := stream.NewBuilder()
+		stream.Source(b, "ab-in", serde.String(), serde.String()).
+			Peek(func(_, v string) {
+				if v == "boom" && boom.Load() {
+					panic("boom")
+				}
+			}).
+			GroupByKey().
+			Count(stream.Named("ab-counts")).
+			ToStream().
+			To("ab-out", nil, nil)
+		return b
+	}
+	const keys = 10
+	want := map[string]int64{}
+	n := 0
+	feed := func(count int, last string) {
+		var recs []*kgo.Record
+		for i := range count {
+			key := "k" + strconv.Itoa(n%keys)
+			v := strconv.Itoa(n)
+			if i == count-1 && last != "" {
+				v = last
+			}
+			recs = append(recs, rec("ab-in", key, v))
+			want[key]++
+			n++
+		}
+		k.Produce(false, recs...)
+	}
+	checkSeq := func(out []*kgo.Record) map[string][]int64 {
+		seq := map[string][]int64{}
+		for _, r := range out {
+			v, err := serde.Int64().Deserialize("", r.Value)
+			require.NoError(t, err)
+			seq[string(r.Key)] = append(seq[string(r.Key)], v)
+		}
+		for key, s := range seq {
+			for i, v := range s {
+				require.Equal(t, int64(i+1), v, "key %s update %d", key, i)
+			}
+		}
+		return seq
+	}
+	dir := t.TempDir()
+	cfg := stream.Config{AppID: "abort", Brokers: k.Addrs, StateDir: dir}
+	app, err := stream.New(topology(), cfg)
+	require.NoError(t, err)
+	runErr := make(chan error, 1)
+	go func() { runErr <- app.Run(context.Background()) }()
+	feed(200, "")
+	require.Len(t, k.Read("ab-out", 200, 20*time.Second), 200)
+	// One batch whose last record panics: the transaction holding the
+	// batch's updates aborts and the App stops.
+	feed(300, "boom")
+	err = <-runErr
+	var pe *stream.PanicError
+	require.ErrorAs(t, err, &pe)
+	committed := k.ReadAll("ab-out", 500*time.Millisecond)
+	checkSeq(committed)
+	t.Logf("%d of %d outputs committed when the App stopped", len(committed), n)
+	assert.Less(t, len(committed), n, "the failing record's output was committed")
+
+	boom.Store(false)
+	app, err = stream.New(topology(), cfg)
+	require.NoError(t, err)
+	go app.Run(context.Background())
+	defer app.Close()
+	feed(200, "")
+	out := k.Read("ab-out", n, 30*time.Second)
+	seq := checkSeq(out)
+	assert.Len(t, out, n)
+	for key, c := range want {
+		assert.Len(t, seq[key], int(c), "key %s", key)
+	}
+	view, err := app.Store[string, int64]("ab-counts")
+	require.NoError(t, err)
+	got := map[string]int64{}
+	require.Eventually(t, func() bool {
+		clear(got)
+		for k, c := range view.All() {
+			got[k] = c
+		}
+		return assert.ObjectsAreEqual(want, got)
+	}, 10*time.Second, 50*time.Millisecond, "store: got %v, want %v", got, want)
+}
