@@ -285,3 +285,35 @@ func TestStateDirLocked(t *testing.T) {
 	assert.Equal(t, os.Getpid(), le.PID)
 	assert.Contains(t, err.Error(), "locked by process")
 }
+
+// TestRepartitionReadBeforeWritten merges an aggregation's output with a
+// source made earlier, so the sub-topology reading the repartition topic
+// is numbered before the one writing it.
+func TestRepartitionReadBeforeWritten(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("ord-early", 3)
+	k.Topic("ord-words", 3)
+	k.Topic("ord-out", 3)
+	b := stream.NewBuilder()
+	early := stream.Source(b, "ord-early", serde.String(), serde.Int64())
+	stream.Source(b, "ord-words", serde.String(), serde.String()).
+		GroupBy(func(_, w string) string { return w }, serde.String()).
+		Count(stream.Named("ord-cnt")).
+		ToStream().
+		Merge(early).
+		To("ord-out", nil, nil)
+	start(t, k, b, stream.Config{})
+	k.Produce(false, rec("ord-words", "x", "a"), rec("ord-words", "y", "a"), int64Rec("ord-early", "z", 7))
+	waitLatest(t, k, "ord-out", serde.Int64(), map[string]int64{"a": 2, "z": 7})
+}
+
+func TestSplitKeepsRekeyed(t *testing.T) {
+	b := stream.NewBuilder()
+	branches := stream.Source(b, "in", serde.String(), serde.String()).
+		SelectKey(func(_, v string) string { return v }).
+		Split().
+		Branch("all", func(string, string) bool { return true }).
+		Branches()
+	branches["all"].GroupByKey().Count(stream.Named("c"))
+	assert.Contains(t, b.Describe(), "c-repartition", "grouping a split branch after a key change must repartition")
+}

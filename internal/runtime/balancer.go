@@ -40,11 +40,12 @@ func (b *balancer) ProtocolName() string { return balancerProtocol }
 
 func (b *balancer) IsCooperative() bool { return false }
 
-func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, generation int32) []byte {
+func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, _ int32) []byte {
 	m := kmsg.NewConsumerMemberMetadata()
 	m.Version = 3
+	// The metadata stays the same across restarts (no generation), so that
+	// a static member's restart is not a rebalance.
 	m.Topics = topics
-	m.Generation = generation
 	ud, _ := json.Marshal(memberData{State: b.e.localTasks()})
 	m.UserData = ud
 	for _, t := range slices.Sorted(func(yield func(string) bool) {

@@ -229,9 +229,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.loop(ctx)
 
 	// Final commit of everything processed, then leave the group.
-	cctx, ccancel := context.WithTimeout(context.Background(), e.commitTimeout())
 	e.mu.Lock()
-	if err := e.commitLocked(cctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := e.commitLocked(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
 		e.fail(err)
 	}
 	e.closing = true
@@ -239,7 +238,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		close(w.in)
 	}
 	e.mu.Unlock()
-	ccancel()
 	wg.Wait()
 	e.mu.Lock()
 	for _, t := range e.tasks {
@@ -335,11 +333,9 @@ func (e *Engine) loop(ctx context.Context) {
 		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
-			cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), e.commitTimeout())
 			e.mu.Lock()
-			err := e.commitLocked(cctx)
+			err := e.commitLocked(context.WithoutCancel(ctx))
 			e.mu.Unlock()
-			ccancel()
 			if err != nil && ctx.Err() == nil {
 				e.fail(err)
 			}
@@ -355,10 +351,14 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	if e.closing {
 		return nil
 	}
+	// The deadline starts once the workers are idle: a task restoring on a
+	// worker may hold the barrier for long.
+	e.barrier()
+	ctx, cancel := context.WithTimeout(ctx, e.commitTimeout())
+	defer cancel()
 	if e.sess != nil {
 		return e.commitTxn(ctx)
 	}
-	e.barrier()
 	if err := e.flushStores(); err != nil {
 		e.abortStores()
 		return err

@@ -68,38 +68,24 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 		e.parts = parts
 		e.qmu.Unlock()
 	}()
-	for _, s := range e.o.Subs {
-		if e.o.Graph != nil {
-			for _, r := range e.o.Graph.Repartitions {
-				if r.Source.Sub() != s.ID {
-					continue
-				}
-				n := parts[r.From.Sub()]
-				if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, nil); err != nil {
-					return err
-				}
-				counts[r.Sink.SinkTopic] = int(n)
+	// A sub-topology that reads a repartition topic is set up after the one
+	// that writes it, which fixes the topic's partition count.
+	resolved := map[int]bool{}
+	for progress := true; progress; {
+		progress = false
+		for _, s := range e.o.Subs {
+			if resolved[s.ID] || !e.readyToSetUp(s, resolved) {
+				continue
 			}
-		}
-		sc := map[string]int{}
-		for _, t := range s.Topics {
-			sc[t] = counts[t]
-		}
-		vals := slices.Collect(maps.Values(sc))
-		slices.Sort(vals)
-		if len(vals) > 0 && vals[0] != vals[len(vals)-1] {
-			return &CopartitionError{Subtopology: s.ID, Partitions: sc}
-		}
-		if len(vals) > 0 {
-			parts[s.ID] = int32(vals[0])
-		}
-		compact := "compact"
-		for _, st := range s.Stores {
-			if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+			if err := e.setupSub(ctx, adm, s, parts, counts); err != nil {
 				return err
 			}
-			e.changelogs[ChangelogTopic(e.o.AppID, st)] = true
+			resolved[s.ID] = true
+			progress = true
 		}
+	}
+	if len(resolved) < len(e.o.Subs) {
+		return fmt.Errorf("brook: the topology's repartition topics form a cycle; sub-topologies %v cannot be set up", e.o.Subs)
 	}
 	if e.o.Policy.Kind == topo.PolicyDeadLetter {
 		resp, err := adm.CreateTopic(ctx, 1, -1, nil, e.o.Policy.Topic)
@@ -146,4 +132,55 @@ type InternalTopicError struct {
 func (e *InternalTopicError) Error() string {
 	return fmt.Sprintf("brook: internal topic %q has %d partitions, the topology needs %d: the input topics changed size; delete the internal topic (and the local state) to rebuild it, or run the app with a new AppID",
 		e.Topic, e.Got, e.Want)
+}
+
+// readyToSetUp reports whether every repartition topic s reads is written
+// by a sub-topology already set up.
+func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
+	if e.o.Graph == nil {
+		return true
+	}
+	for _, r := range e.o.Graph.Repartitions {
+		if r.Source.Sub() == s.ID && !resolved[r.From.Sub()] {
+			return false
+		}
+	}
+	return true
+}
+
+// setupSub creates the repartition topics s reads and the changelogs of
+// its stores, and records its partition count in parts.
+func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopology, parts map[int]int32, counts map[string]int) error {
+	if e.o.Graph != nil {
+		for _, r := range e.o.Graph.Repartitions {
+			if r.Source.Sub() != s.ID {
+				continue
+			}
+			n := parts[r.From.Sub()]
+			if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, nil); err != nil {
+				return err
+			}
+			counts[r.Sink.SinkTopic] = int(n)
+		}
+	}
+	sc := map[string]int{}
+	for _, t := range s.Topics {
+		sc[t] = counts[t]
+	}
+	vals := slices.Collect(maps.Values(sc))
+	slices.Sort(vals)
+	if len(vals) > 0 && vals[0] != vals[len(vals)-1] {
+		return &CopartitionError{Subtopology: s.ID, Partitions: sc}
+	}
+	if len(vals) > 0 {
+		parts[s.ID] = int32(vals[0])
+	}
+	compact := "compact"
+	for _, st := range s.Stores {
+		if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+			return err
+		}
+		e.changelogs[ChangelogTopic(e.o.AppID, st)] = true
+	}
+	return nil
 }
