@@ -16,7 +16,7 @@ type Grouped[K, V any] struct {
 }
 
 // GroupByKey groups the stream by its current key. If an operator may have
-// changed the key since the source (Map, FlatMap, SelectKey), the stream is
+// changed the key since the source (Map, FlatMap, SelectKey, Process), the stream is
 // first written to a repartition topic so that each key meets in one task,
 // as in Kafka Streams; this needs the stream's serdes (see WithSerdes).
 func (s Stream[K, V]) GroupByKey() Grouped[K, V] {

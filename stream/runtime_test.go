@@ -172,7 +172,7 @@ func TestOrderPerPartition(t *testing.T) {
 
 // TestRebalanceMidStream runs one App, adds a second to the group while
 // records flow, then stops the second: every input record's output is
-// present (at-least-once: duplicates are allowed, losses are not).
+// present and none twice (exactly-once, the default).
 func TestRebalanceMidStream(t *testing.T) {
 	k := kafkatest.New(t)
 	k.Topic("rb-in", 4)

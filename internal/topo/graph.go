@@ -3,7 +3,7 @@
 // The graph is made of erased nodes. Each node carries a Build closure,
 // written by the typed DSL in package stream, that makes the node's processor
 // for one task once its children's processors exist. A processor is a typed
-// function value (stream's procFunc[K, V]) stored as any: the only type
+// function value (stream's proc[K, V]) stored as any: the only type
 // assertion happens when a task is wired, none per record.
 package topo
 
