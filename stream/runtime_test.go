@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,8 +171,14 @@ func TestOrderPerPartition(t *testing.T) {
 
 // TestRebalanceMidStream runs one App, adds a second to the group while
 // records flow, then stops the second: every input record's output is
-// present and none twice (exactly-once, the default).
+// present; under exactly-once none twice.
 func TestRebalanceMidStream(t *testing.T) {
+	for _, g := range []stream.Guarantee{stream.AtLeastOnce, stream.ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) { testRebalanceMidStream(t, g) })
+	}
+}
+
+func testRebalanceMidStream(t *testing.T, g stream.Guarantee) {
 	k := kafkatest.New(t)
 	k.Topic("rb-in", 4)
 	k.Topic("rb-out", 4)
@@ -185,7 +190,7 @@ func TestRebalanceMidStream(t *testing.T) {
 			To("rb-out", nil, nil)
 		return b
 	}
-	cfg := stream.Config{AppID: "rebalance"}
+	cfg := stream.Config{AppID: "rebalance", Guarantee: g}
 	var produced atomic.Int64
 	feed := func(from, to int) {
 		var recs []*kgo.Record
@@ -223,7 +228,8 @@ func TestRebalanceMidStream(t *testing.T) {
 		}
 	}
 	assert.Empty(t, missing, "outputs missing after the rebalance")
-	assert.GreaterOrEqual(t, len(out), total)
+	if g == stream.ExactlyOnce {
+		assert.Len(t, out, total, "exactly-once: no output twice")
+	}
 	t.Logf("%d outputs for %d inputs (%d duplicates); first app processed %d, second %d", len(out), total, len(out)-total, n1.Load(), n2.Load())
-	_ = strings.TrimSpace
 }
