@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"iter"
+	"slices"
+	"strings"
 	"unsafe"
 )
 
@@ -49,7 +51,8 @@ type kvIter interface {
 type writeCache struct {
 	m          map[string]*slNode
 	list       *skiplist
-	bytes      int // all entries
+	dirty      []*slNode // the dirty entries, so a flush does not walk clean ones
+	bytes      int       // all entries
 	dirtyBytes int
 	dirtyCount int
 }
@@ -73,6 +76,9 @@ func (c *writeCache) set(key, value []byte, del bool) {
 			c.dirtyBytes -= entrySize(n)
 			c.dirtyCount--
 		}
+	}
+	if !n.dirty {
+		c.dirty = append(c.dirty, n)
 	}
 	if del {
 		n.value = nil
@@ -200,7 +206,9 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 	if s.cache.dirtyCount == 0 {
 		return nil
 	}
-	for n := s.cache.list.first(); n != nil; n = n.next[0] {
+	// Only the dirty entries, in key order; one changelog record each.
+	slices.SortFunc(s.cache.dirty, func(a, b *slNode) int { return strings.Compare(a.key, b.key) })
+	for _, n := range s.cache.dirty {
 		if !n.dirty {
 			continue
 		}
@@ -215,6 +223,8 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 		s.cache.dirtyCount--
 		s.cache.dirtyBytes -= entrySize(n)
 	}
+	clear(s.cache.dirty)
+	s.cache.dirty = s.cache.dirty[:0]
 	return nil
 }
 
