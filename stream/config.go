@@ -125,6 +125,7 @@ const (
 	AtLeastOnce
 )
 
+// String returns the name of the value, as written in Go.
 func (g Guarantee) String() string {
 	switch g {
 	case ExactlyOnce:
@@ -174,6 +175,7 @@ type ConfigError struct {
 	Msg   string
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *ConfigError) Error() string { return fmt.Sprintf("brook: Config.%s %s", e.Field, e.Msg) }
 
 func (c *Config) validate() error {

@@ -204,6 +204,7 @@ const (
 	WallClock
 )
 
+// String returns the name of the value, as written in Go.
 func (p PunctuationType) String() string { return topo.PunctuationType(p).String() }
 
 // ProcessorContext is what a Processor sees of its task: the metadata of

@@ -21,6 +21,7 @@ type NotLocalError struct {
 	Partition int32
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *NotLocalError) Error() string {
 	return fmt.Sprintf("brook: store %q: the key belongs to partition %d, which this instance does not hold (another instance owns it, or it is still restoring)", e.Store, e.Partition)
 }

@@ -16,7 +16,7 @@ import (
 var (
 	flagRecords    = flag.Int("records", 200000, "input records per benchmark run")
 	flagPartitions = flag.Int("partitions", 4, "partitions of the input and output topics")
-	flagOnly       = flag.String("only", "", `run only one side of a comparison, "raw" or "brook" (for profiling; no ratio is reported)`)
+	flagOnly       = flag.String("only", "", `run only some pipelines of a comparison (for profiling; no ratio is reported): raw, rawtxn, brook (every brook pipeline), brook-eos or brook-alo, or a comma-separated list`)
 )
 
 // BenchmarkStatelessAtLeastOnce compares brook's Source -> MapValues ->
@@ -42,7 +42,7 @@ var (
 func BenchmarkStatelessAtLeastOnce(b *testing.B) {
 	only := *flagOnly
 	if only != "" && only != "raw" && only != "brook" {
-		b.Fatalf(`-only is %q: use "raw" or "brook"`, only)
+		b.Skipf(`-only is %q: this benchmark has the pipelines "raw" and "brook"`, only)
 	}
 	base, _ := goroutines()
 	b.Cleanup(func() { checkGoroutines(b, base) })
@@ -64,7 +64,7 @@ func BenchmarkStatelessAtLeastOnce(b *testing.B) {
 			}
 			runtime.GC()
 			b.StartTimer()
-			r, err := runRaw(e, rawOut, fmt.Sprintf("raw-%d", iter), e.expected)
+			r, err := runRaw(e, mapFilter(rawOut), rawOut, fmt.Sprintf("raw-%d", iter), e.expected)
 			b.StopTimer()
 			if err != nil {
 				b.Fatalf("iteration %d: %v", iter, err)
@@ -137,7 +137,7 @@ func BenchmarkRawPipeTxn(b *testing.B) {
 		var err error
 		b.StartTimer()
 		pprof.Do(ctx, pprof.Labels("pipeline", "rawtxn"), func(ctx context.Context) {
-			st, err = rawPipeTxn(ctx, e.addrs, e.input, out, fmt.Sprintf("rawtxn-%d", iter), fmt.Sprintf("rawtxn-%d", iter), e.records, commitInterval)
+			st, err = rawPipeTxn(ctx, e.addrs, e.input, fmt.Sprintf("rawtxn-%d", iter), fmt.Sprintf("rawtxn-%d", iter), e.records, commitInterval, mapFilter(out))
 		})
 		b.StopTimer()
 		cancel()
@@ -157,8 +157,9 @@ func BenchmarkRawPipeTxn(b *testing.B) {
 }
 
 // TestPipes checks the harness on a small input: the raw pipe, the
-// transactional raw pipe and the brook topology each write exactly the
-// expected records, byte for byte, and nothing leaks.
+// transactional raw pipe and the brook topology (AtLeastOnce and
+// ExactlyOnce) each write exactly the expected records, byte for byte, for
+// the stateless map+filter and for the count by key, and nothing leaks.
 func TestPipes(t *testing.T) {
 	base, _ := goroutines()
 	t.Cleanup(func() { checkGoroutines(t, base) })
@@ -184,7 +185,7 @@ func TestPipes(t *testing.T) {
 
 	t.Run("raw", func(t *testing.T) {
 		e.createTopic("out-raw")
-		if _, err := runRaw(e, "out-raw", "raw", e.expected); err != nil {
+		if _, err := runRaw(e, mapFilter("out-raw"), "out-raw", "raw", e.expected); err != nil {
 			t.Fatal(err)
 		}
 		check("out-raw")
@@ -193,7 +194,7 @@ func TestPipes(t *testing.T) {
 		e.createTopic("out-rawtxn")
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout(n))
 		defer cancel()
-		st, err := rawPipeTxn(ctx, e.addrs, e.input, "out-rawtxn", "rawtxn", "rawtxn", n, commitInterval)
+		st, err := rawPipeTxn(ctx, e.addrs, e.input, "rawtxn", "rawtxn", n, commitInterval, mapFilter("out-rawtxn"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,6 +211,48 @@ func TestPipes(t *testing.T) {
 		}
 		check("out-brook")
 	})
+	t.Run("brook-eos", func(t *testing.T) {
+		e.createTopic("out-brook-eos")
+		cfg := stream.Config{AppID: "brook-eos", Workers: 1, CommitInterval: commitInterval, StateDir: t.TempDir()}
+		if _, err := runBrook(e, statelessTopology(e.input, "out-brook-eos"), cfg, "out-brook-eos", e.expected); err != nil {
+			t.Fatal(err)
+		}
+		check("out-brook-eos")
+	})
+
+	// The count pipelines: every input record gives one output record.
+	wantCounts := expectedCounts(n)
+	checkCounts := func(topic string) {
+		t.Helper()
+		if err := e.verifyOutput(topic, wantCounts, countString); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("count-raw", func(t *testing.T) {
+		e.createTopic("count-raw")
+		if _, err := runRaw(e, counter("count-raw"), "count-raw", "count-raw", n); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts("count-raw")
+	})
+	t.Run("count-rawtxn", func(t *testing.T) {
+		e.createTopic("count-rawtxn")
+		if _, err := runRawTxn(e, counter("count-rawtxn"), "count-rawtxn", "count-rawtxn", n); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts("count-rawtxn")
+	})
+	for _, g := range []stream.Guarantee{stream.ExactlyOnce, stream.AtLeastOnce} {
+		t.Run("count-brook-"+g.String(), func(t *testing.T) {
+			out := "count-brook-" + g.String()
+			e.createTopic(out)
+			cfg := stream.Config{AppID: out, Guarantee: g, CommitInterval: commitInterval, StateDir: t.TempDir()}
+			if _, err := runBrook(e, countTopology(e.input, out), cfg, out, n); err != nil {
+				t.Fatal(err)
+			}
+			checkCounts(out)
+		})
+	}
 }
 
 func firstDiff(a, b []string) int {

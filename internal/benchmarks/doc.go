@@ -12,7 +12,36 @@
 //
 //	-records N        input records per run (default 200000)
 //	-partitions P     partitions of the input and output topics (default 4)
-//	-only raw|brook   run one side of BenchmarkStatelessAtLeastOnce only
+//	-only NAMES       run only these pipelines of a comparison (raw, rawtxn,
+//	                  brook, brook-eos, brook-alo; comma-separated; "brook"
+//	                  selects every brook pipeline); no ratio is reported
+//	-restore-records N  changelog records of BenchmarkRestore (default 1M)
+//	-mem-keys K1,K2   key counts of BenchmarkMemory1MKeys (default
+//	                  100000,1000000)
+//	-mem-records N    input records of each BenchmarkMemory1MKeys run
+//	                  (default 1M)
+//	-mem-heapprofile F  BenchmarkMemory1MKeys writes a heap profile at the
+//	                  Go heap's peak to F
+//
+// The benchmarks:
+//
+//	BenchmarkStatelessAtLeastOnce  map+filter, brook AtLeastOnce vs rawPipe
+//	BenchmarkRawPipeTxn            rawPipeTxn alone
+//	BenchmarkStatelessExactlyOnce  map+filter, brook ExactlyOnce vs rawPipeTxn
+//	BenchmarkCountByKey            count by key (10k keys), every update out:
+//	                               rawPipe, rawPipeTxn (counts in a Go map),
+//	                               brook ExactlyOnce and AtLeastOnce
+//	BenchmarkRestore               restore of a 1M-record changelog, against
+//	                               its Kafka fetch alone and its Pebble
+//	                               writes alone
+//	BenchmarkMemory1MKeys          peak RSS and Go heap of a count over 100k
+//	                               and 1M distinct keys, the broker in a
+//	                               child process
+//
+// The first four take a few seconds each at the defaults; BenchmarkRestore
+// about 1-2s per iteration after a 1s fill, BenchmarkMemory1MKeys about
+// 10s per iteration after a 2s fill (-benchtime 1x is enough for these two;
+// -bench picks benchmarks).
 //
 // -benchtime 3x runs 3 iterations of each benchmark after one set-up (the
 // benchmarks use b.Loop, so the cluster is started and the input filled
@@ -30,7 +59,8 @@
 // # Profiling
 //
 // The goroutines of each pipeline carry the pprof label pipeline=raw,
-// pipeline=brook or pipeline=rawtxn (the label is inherited by the franz-go
+// pipeline=brook or pipeline=rawtxn (BenchmarkRestore: brook, fetch,
+// pebble) (the label is inherited by the franz-go
 // client's goroutines), so one profile separates them:
 //
 //	go test -run '^$' -bench Stateless -benchtime 10x -records 1000000 \
@@ -63,10 +93,16 @@
 //
 // Each run uses a fresh consumer group and a fresh output topic, so it
 // reads the whole input. It is timed from its start (client creation and
-// group join included) until every output record is acknowledged: for the
-// at-least-once pipelines, until the output's end offsets, polled every
-// 10ms, add up to the expected count (the same criterion for raw and
-// brook); for rawPipeTxn, until the last transaction commits. The broker
+// group join included) until every output record is acknowledged by the
+// broker, the same criterion for every pipeline (BenchmarkRawPipeTxn alone
+// times rawPipeTxn until its last transaction commits). Under exactly-once
+// the records acknowledged last are in a transaction still open: its
+// commit is waited for, untimed, and its time from the start is in the -v
+// log ("last transaction committed after"). This keeps the commit schedule
+// out of the comparison: rawPipeTxn knows where the input ends and commits
+// at once, while brook commits at its next CommitInterval tick, up to
+// 100ms later, which would weigh heavily on runs of a few hundred ms. The
+// broker
 // runs in the same process and competes for the same CPUs, so the figures
 // are for comparing pipelines on one machine, not absolute Kafka
 // throughput.
@@ -86,6 +122,33 @@
 // and ns/op, the time of one raw run plus one brook run. The two run one
 // after the other, in alternating order, after a GC, so neither inherits
 // the other's garbage. BenchmarkRawPipeTxn reports rawtxn-rec/s.
+//
+// BenchmarkStatelessExactlyOnce and BenchmarkCountByKey report
+// <pipeline>-rec/s and <pipeline>-cpu-ns/rec for each pipeline, run in an
+// order that rotates each iteration, and the ratios: ratio (brook-eos /
+// rawtxn, target >= 0.8) for the first; eos/alo (target >= 0.85), alo/raw
+// and eos/rawtxn (target >= 0.6) for the count. Each run's output is read
+// back read_committed and compared record for record with the expected
+// one. The count baselines keep their counts in a Go map, with no store or
+// changelog: they are the floor, not equivalent durability. At the default
+// 200k records brook's start-up (one Pebble DB opened per task, 15-25ms
+// each on a disk, one after the other) is a large part of a run: -v shows
+// each run's "first output after"; -records 1000000 weighs it less.
+//
+// BenchmarkRestore reports restore-rec/s (from Run until OnRestore reports
+// the store done), restore-only-rec/s (from the first changelog batch
+// fetched), and fetch-rec/s and pebble-rec/s, the two halves of a restore
+// measured alone in the same iteration. Pebble's side depends on the disk
+// (it syncs each table it flushes): TMPDIR=/dev/shm shows it without one.
+//
+// BenchmarkMemory1MKeys reports rss-MiB-<K> and heap-MiB-<K>, the peak RSS
+// and Go heap in use of this process during a count over K distinct keys,
+// base-rss-MiB, the RSS before a run, and broker-rss-MiB, the RSS of the
+// broker's process (an in-process broker would add every topic's data,
+// which grows during the run, to this process's memory). -v also shows how
+// many input records were held at once in franz-go's fetch buffers and in
+// brook's worker queues, and the longest time between two transaction
+// commits.
 //
 // Completion is detected with a franz-go hook (HookProduceBatchWritten,
 // passed to brook through Config.ClientOpts) that counts acknowledged

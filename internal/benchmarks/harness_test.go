@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -195,6 +196,45 @@ func (e *env) fill(n int) error {
 	return nil
 }
 
+// produceAll produces n records, gen(i) giving the key and value of the
+// i-th, to topic on the brokers at addrs, keeping at most 100k records
+// buffered, and waits until every one is acknowledged. Records go to the
+// partition their key hashes to.
+func produceAll(addrs []string, topic string, n int, gen func(i int) (key, value []byte)) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addrs...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.MaxBufferedRecords(100_000),
+		kgo.ProducerLinger(20*time.Millisecond),
+		kgo.DisableIdempotentWrite(), // allows several produce requests in flight
+		kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.MaxProduceRequestsInflightPerBroker(8),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(n)*20*time.Microsecond)
+	defer cancel()
+	var firstErr atomic.Pointer[error]
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+		}
+	}
+	for i := range n {
+		k, v := gen(i)
+		cl.Produce(ctx, &kgo.Record{Key: k, Value: v}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("produce to %q: flush: %w", topic, err)
+	}
+	if p := firstErr.Load(); p != nil {
+		return fmt.Errorf("produce to %q: %w", topic, *p)
+	}
+	return nil
+}
+
 // endOffsets returns the sum of the high watermarks of topic's partitions.
 // For a non-transactional topic written from offset 0 that is its number of
 // records.
@@ -264,17 +304,25 @@ func (a *ackCounter) await(ctx context.Context, start time.Time, cpu0 time.Durat
 type runResult struct {
 	elapsed time.Duration // from the start until the last output record is acknowledged
 	startup time.Duration // from the start until the first output record is acknowledged
-	cpu     time.Duration // CPU time of the whole process (broker included) during elapsed
+	// committed is, for transactional pipelines, the time from the start
+	// until the transaction holding the last output record committed.
+	committed time.Duration
+	cpu       time.Duration // CPU time of the whole process (broker included) during elapsed
 }
 
 func (r *runResult) add(o runResult) {
 	r.elapsed += o.elapsed
 	r.startup += o.startup
+	r.committed += o.committed
 	r.cpu += o.cpu
 }
 
 func (r runResult) String() string {
-	return fmt.Sprintf("%v (first output after %v, CPU %v)", r.elapsed.Round(time.Millisecond), r.startup.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
+	s := fmt.Sprintf("%v (first output after %v, CPU %v", r.elapsed.Round(time.Millisecond), r.startup.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
+	if r.committed > 0 {
+		s += fmt.Sprintf(", last transaction committed after %v", r.committed.Round(time.Millisecond))
+	}
+	return s + ")"
 }
 
 // cpuTime returns the user+system CPU time of this process so far.
@@ -362,15 +410,42 @@ func process(r *kgo.Record, output string, produce func(*kgo.Record)) bool {
 	return true
 }
 
-// rawPipe is a hand-written at-least-once consume -> map+filter -> produce
-// loop on one franz-go client, the way a careful Go programmer writes it
-// without a framework: a consumer group with manual commits
-// (DisableAutoCommit, BlockRebalanceOnPoll), PollRecords, one new record
-// produced per kept input record, and every commitEvery a Flush (all
-// produced records acknowledged) then CommitOffsetsSync of the offsets
-// polled so far. It returns once it consumed n records and every record it
+// recordFunc is a raw pipe's per-record work: it produces what the input
+// record r gives, if anything, with produce, and reports whether it
+// produced a record.
+type recordFunc func(r *kgo.Record, produce func(*kgo.Record)) bool
+
+// mapFilter is process writing to output: the stateless pipeline.
+func mapFilter(output string) recordFunc {
+	return func(r *kgo.Record, produce func(*kgo.Record)) bool { return process(r, output, produce) }
+}
+
+// counter is the raw pipes' version of GroupByKey -> Count -> ToStream ->
+// To: a count per key in a Go map, and one output record per input record
+// with the key's new count as an 8-byte big-endian int64 (serde.Int64), the
+// input's key and timestamp. The map is not durable (no changelog, no
+// local store): this is the least work that writes the same output, the
+// floor brook's stores are measured against.
+func counter(output string) recordFunc {
+	counts := make(map[string]int64)
+	return func(r *kgo.Record, produce func(*kgo.Record)) bool {
+		k := string(r.Key)
+		n := counts[k] + 1
+		counts[k] = n
+		produce(&kgo.Record{Topic: output, Key: r.Key, Value: binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(n)), Timestamp: r.Timestamp})
+		return true
+	}
+}
+
+// rawPipe is a hand-written at-least-once consume -> work -> produce loop
+// on one franz-go client, the way a careful Go programmer writes it without
+// a framework: a consumer group with manual commits (DisableAutoCommit,
+// BlockRebalanceOnPoll), PollRecords, work on each record (mapFilter: one
+// new record per kept input record; counter: one per input record), and
+// every commitEvery a Flush (all produced records acknowledged) then
+// CommitOffsetsSync of the offsets polled so far. It returns once it consumed n records and every record it
 // produced is acknowledged, after a final commit.
-func rawPipe(ctx context.Context, addrs []string, input, output, group string, n int, commitEvery time.Duration, extra ...kgo.Opt) (st pipeStats, err error) {
+func rawPipe(ctx context.Context, addrs []string, input, group string, n int, commitEvery time.Duration, work recordFunc, extra ...kgo.Opt) (st pipeStats, err error) {
 	start := time.Now()
 	cl, err := kgo.NewClient(append(append(rawOpts(addrs, input, group), kgo.DisableAutoCommit()), extra...)...)
 	if err != nil {
@@ -443,7 +518,7 @@ func rawPipe(ctx context.Context, addrs []string, input, output, group string, n
 				return
 			}
 			for _, r := range p.Records {
-				if process(r, output, produce) {
+				if work(r, produce) {
 					st.produced++
 				}
 			}
@@ -473,7 +548,7 @@ func rawPipe(ctx context.Context, addrs []string, input, output, group string, n
 // An aborted transaction is reported as an error rather than retried, so
 // that the counts stay exact. It returns once it consumed n records and the
 // transaction holding the last of them committed.
-func rawPipeTxn(ctx context.Context, addrs []string, input, output, group, txnID string, n int, commitEvery time.Duration, extra ...kgo.Opt) (st pipeStats, err error) {
+func rawPipeTxn(ctx context.Context, addrs []string, input, group, txnID string, n int, commitEvery time.Duration, work recordFunc, extra ...kgo.Opt) (st pipeStats, err error) {
 	start := time.Now()
 	s, err := kgo.NewGroupTransactSession(append(append(rawOpts(addrs, input, group),
 		kgo.TransactionalID(txnID),
@@ -521,7 +596,7 @@ func rawPipeTxn(ctx context.Context, addrs []string, input, output, group, txnID
 			}
 			fs.EachRecord(func(r *kgo.Record) {
 				st.consumed++
-				if process(r, output, produce) {
+				if work(r, produce) {
 					st.produced++
 				}
 			})
@@ -578,12 +653,27 @@ func statelessTopology(input, output string) *stream.Builder {
 // runBrook runs the topology built by b as an App with cfg (AppID and
 // Brokers filled in) until every one of the want output records is
 // acknowledged, then closes the App (not timed), checks that Run returned
-// nil and that output holds exactly want records. The time is from the
-// start of Run until the last acknowledgement.
+// nil, that exactly want output records were produced and that output
+// holds exactly want records. The time is from the start of Run until the
+// last acknowledgement.
+//
+// Under ExactlyOnce (cfg.Guarantee's zero value) the acknowledged records
+// are in an open transaction: runBrook then also waits, untimed, until it
+// commits, and reports when in runResult.committed. A transaction that
+// aborted would have its records produced again, so the count of produced
+// records (exactly want) shows that none did.
 func runBrook(e *env, b *stream.Builder, cfg stream.Config, output string, want int64) (runResult, error) {
+	return runBrookThen(e, b, cfg, output, want, nil)
+}
+
+// runBrookThen is runBrook calling closed, if not nil, as soon as the App
+// is closed, before the checks.
+func runBrookThen(e *env, b *stream.Builder, cfg stream.Config, output string, want int64, closed func()) (runResult, error) {
 	acks := newAckCounter(output, want)
+	ends := new(txnEnds)
+	eos := cfg.Guarantee == stream.ExactlyOnce
 	cfg.Brokers = e.addrs
-	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(acks))
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(acks, ends))
 	app, err := stream.New(b, cfg)
 	if err != nil {
 		return runResult{}, err
@@ -595,12 +685,20 @@ func runBrook(e *env, b *stream.Builder, cfg stream.Config, output string, want 
 	cpu0, start := cpuTime(), time.Now()
 	go pprof.Do(ctx, pprof.Labels("pipeline", "brook"), func(ctx context.Context) { runc <- app.Run(ctx) })
 	res, werr := acks.await(ctx, start, cpu0, runc)
-	closed := make(chan struct{})
-	go func() { app.Close(); close(closed) }()
+	if werr == nil && eos {
+		if werr = e.awaitStable(ctx, output); werr == nil {
+			res.committed = ends.since(start)
+		}
+	}
+	closec := make(chan struct{})
+	go func() { app.Close(); close(closec) }()
 	select {
-	case <-closed:
+	case <-closec:
 	case <-time.After(30 * time.Second):
 		return runResult{}, fmt.Errorf("brook app %s: Close did not return within 30s (await: %v)", cfg.AppID, werr)
+	}
+	if closed != nil {
+		closed()
 	}
 	if werr != nil {
 		return runResult{}, fmt.Errorf("brook app %s: %w", cfg.AppID, werr)
@@ -613,17 +711,25 @@ func runBrook(e *env, b *stream.Builder, cfg stream.Config, output string, want 
 	case <-time.After(30 * time.Second):
 		return runResult{}, fmt.Errorf("brook app %s: Run did not return within 30s of Close", cfg.AppID)
 	}
-	if err := e.checkOutput(output, want); err != nil {
+	if n := acks.n.Load(); n != want {
+		return runResult{}, fmt.Errorf("brook app %s: produced %d output records, want %d (an aborted transaction, or a rebalance, made it process records again)", cfg.AppID, n, want)
+	}
+	if eos {
+		err = e.checkCommitted(output, want)
+	} else {
+		err = e.checkOutput(output, want)
+	}
+	if err != nil {
 		return runResult{}, fmt.Errorf("brook app %s: %w", cfg.AppID, err)
 	}
 	return res, nil
 }
 
-// runRaw runs rawPipe from input to output with a fresh group and times it
-// as runBrook does brook: from the start until the last output record is
-// acknowledged (the same hook counts). It also checks the pipe's own counts
-// and the output topic.
-func runRaw(e *env, output, group string, want int64) (runResult, error) {
+// runRaw runs rawPipe with work from e.input to output with a fresh group
+// and times it as runBrook does brook: from the start until the last output
+// record is acknowledged (the same hook counts). It also checks the pipe's
+// own counts and the output topic.
+func runRaw(e *env, work recordFunc, output, group string, want int64) (runResult, error) {
 	acks := newAckCounter(output, want)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), runTimeout(e.records),
 		fmt.Errorf("timed out after %v", runTimeout(e.records)))
@@ -636,7 +742,7 @@ func runRaw(e *env, output, group string, want int64) (runResult, error) {
 	errc := make(chan error, 1)
 	cpu0, start := cpuTime(), time.Now()
 	go pprof.Do(ctx, pprof.Labels("pipeline", "raw"), func(ctx context.Context) {
-		st, err := rawPipe(ctx, e.addrs, e.input, output, group, e.records, commitInterval, kgo.WithHooks(acks))
+		st, err := rawPipe(ctx, e.addrs, e.input, group, e.records, commitInterval, work, kgo.WithHooks(acks))
 		resc <- pipeResult{st, err}
 		if err != nil {
 			errc <- err
@@ -659,6 +765,180 @@ func runRaw(e *env, output, group string, want int64) (runResult, error) {
 		return runResult{}, fmt.Errorf("raw pipe: %w", err)
 	}
 	return res, nil
+}
+
+// runRawTxn runs rawPipeTxn with work from e.input to output with a fresh
+// group and transactional id, and times it as runBrook does brook under
+// ExactlyOnce: elapsed until the last output record is acknowledged (in
+// its still open transaction), committed until that transaction commits.
+// It also checks the pipe's own counts and the committed output.
+func runRawTxn(e *env, work recordFunc, output, group string, want int64) (runResult, error) {
+	acks := newAckCounter(output, want)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), runTimeout(e.records),
+		fmt.Errorf("timed out after %v", runTimeout(e.records)))
+	defer cancel()
+	type pipeResult struct {
+		st  pipeStats
+		err error
+	}
+	resc := make(chan pipeResult, 1)
+	errc := make(chan error, 1)
+	cpu0, start := cpuTime(), time.Now()
+	go pprof.Do(ctx, pprof.Labels("pipeline", "rawtxn"), func(ctx context.Context) {
+		st, err := rawPipeTxn(ctx, e.addrs, e.input, group, group, e.records, commitInterval, work, kgo.WithHooks(acks))
+		resc <- pipeResult{st, err}
+		if err != nil {
+			errc <- err
+		}
+	})
+	res, werr := acks.await(ctx, start, cpu0, errc)
+	if werr != nil {
+		cancel()
+		<-resc
+		return runResult{}, fmt.Errorf("raw transactional pipe: %w", werr)
+	}
+	r := <-resc
+	if r.err != nil {
+		return runResult{}, r.err
+	}
+	res.committed = r.st.elapsed
+	if int64(r.st.produced) != want || acks.n.Load() != want {
+		return runResult{}, fmt.Errorf("raw transactional pipe produced %d records (%d acknowledged), want %d", r.st.produced, acks.n.Load(), want)
+	}
+	if err := e.checkCommitted(output, want); err != nil {
+		return runResult{}, fmt.Errorf("raw transactional pipe: %w", err)
+	}
+	return res, nil
+}
+
+// txnEnds is a kgo hook keeping the time of the last EndTxn response read
+// (a transaction committed or aborted).
+type txnEnds struct{ last atomic.Pointer[time.Time] }
+
+func (t *txnEnds) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == int16(kmsg.EndTxn) && err == nil {
+		now := time.Now()
+		t.last.Store(&now)
+	}
+}
+
+// since returns the time from start to the last EndTxn response read.
+func (t *txnEnds) since(start time.Time) time.Duration {
+	if p := t.last.Load(); p != nil {
+		return p.Sub(start)
+	}
+	return 0
+}
+
+// awaitStable polls topic every 5ms until no transaction is open on it:
+// its last stable offsets (read_committed end offsets) equal its high
+// watermarks in every partition.
+func (e *env) awaitStable(ctx context.Context, topic string) error {
+	for {
+		lso, err := e.adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = lso.Error()
+		}
+		hwm, err2 := e.adm.ListEndOffsets(ctx, topic)
+		if err2 == nil {
+			err2 = hwm.Error()
+		}
+		if err = errors.Join(err, err2); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("waiting for the last transaction on %q to commit: %w", topic, context.Cause(ctx))
+			}
+			return fmt.Errorf("last stable offsets of %q: %w", topic, err)
+		}
+		stable := true
+		lso.Each(func(o kadm.ListedOffset) {
+			if h, ok := hwm.Lookup(topic, o.Partition); !ok || h.Offset != o.Offset {
+				stable = false
+			}
+		})
+		if stable {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the last transaction on %q to commit: %w", topic, context.Cause(ctx))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// readCommitted reads topic read_committed from the start up to its last
+// stable offsets (as they are when it is called) and calls f with every
+// record (transaction markers excluded), partition by partition in offset
+// order, partitions interleaved.
+func (e *env) readCommitted(topic string, timeout time.Duration, f func(*kgo.Record)) error {
+	ctx, cancel := e.ctx(timeout)
+	defer cancel()
+	lso, err := e.adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = lso.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("last stable offsets of %q: %w", topic, err)
+	}
+	ends := map[int32]int64{}
+	from := map[int32]kgo.Offset{}
+	lso.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			ends[o.Partition] = o.Offset
+			from[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(ends) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(e.addrs...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxPartitionBytes(16<<20),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for len(ends) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("read %q: %d partitions not read to the end: %w", topic, len(ends), ctx.Err())
+		}
+		var ferr error
+		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("read %q partition %d: %w", topic, p, err) })
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := ends[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				f(r)
+			}
+			if r.Offset+1 >= end {
+				delete(ends, r.Partition)
+			}
+		})
+	}
+	return nil
+}
+
+// checkCommitted checks that topic, read read_committed, holds exactly
+// want records (for transactional output, whose offsets include markers).
+func (e *env) checkCommitted(topic string, want int64) error {
+	var n int64
+	if err := e.readCommitted(topic, 60*time.Second, func(*kgo.Record) { n++ }); err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("output %q has %d committed records, want %d", topic, n, want)
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------

@@ -189,7 +189,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup
 	for i := range e.workers {
-		w := &worker{id: i, in: make(chan item, 64)}
+		// A short queue keeps the wait at a commit barrier short.
+		w := &worker{id: i, in: make(chan item, 8)}
 		e.workers[i] = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(e) }()
@@ -592,6 +593,7 @@ func (e *Engine) leastLoaded() *worker {
 // MissingTopicsError lists topics the topology uses that do not exist.
 type MissingTopicsError struct{ Topics []string }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *MissingTopicsError) Error() string {
 	return fmt.Sprintf("brook: topics %v do not exist: create them before starting the app", e.Topics)
 }
@@ -603,6 +605,7 @@ type CopartitionError struct {
 	Partitions  map[string]int
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *CopartitionError) Error() string {
 	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts %v: co-partitioned topics need the same number of partitions", e.Subtopology, e.Partitions)
 }

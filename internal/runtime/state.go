@@ -112,6 +112,7 @@ type StateDirLockedError struct {
 	PID int
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *StateDirLockedError) Error() string {
 	return fmt.Sprintf("brook: state directory %s is locked by process %d: two instances of one app need different Config.StateDir values", e.Dir, e.PID)
 }

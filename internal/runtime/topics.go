@@ -129,6 +129,7 @@ type InternalTopicError struct {
 	Want, Got int32
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *InternalTopicError) Error() string {
 	return fmt.Sprintf("brook: internal topic %q has %d partitions, the topology needs %d: the input topics changed size; delete the internal topic (and the local state) to rebuild it, or run the app with a new AppID",
 		e.Topic, e.Got, e.Want)

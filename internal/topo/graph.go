@@ -138,6 +138,7 @@ func (g *Graph) Err() error {
 // BuildError lists what is wrong with a topology.
 type BuildError struct{ Errs []error }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *BuildError) Error() string {
 	var b strings.Builder
 	b.WriteString("brook: invalid topology:")

@@ -20,6 +20,7 @@ const (
 	WallClock
 )
 
+// String returns the name of the value, as written in Go.
 func (p PunctuationType) String() string {
 	if p == WallClock {
 		return "wall-clock"
@@ -178,6 +179,7 @@ type PunctuationError struct {
 	Err  error // the punctuator's error, or a *PanicError
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *PunctuationError) Error() string {
 	return fmt.Sprintf("brook: %s punctuator of %s at %d (task %s): %v; punctuator errors stop the app whatever Config.OnBadRecord says: handle errors you can recover from inside the punctuator",
 		e.Type, e.Node, e.Time, e.Task, e.Err)

@@ -30,6 +30,7 @@ type TaskID struct {
 	Partition   int32
 }
 
+// String returns the name of the value, as written in Go.
 func (id TaskID) String() string {
 	return strconv.Itoa(id.Subtopology) + "_" + strconv.Itoa(int(id.Partition))
 }
@@ -333,6 +334,7 @@ type RecordError struct {
 	Err       error
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("brook: record at topic %q partition %d offset %d (task %s): %v; fix the record or the code, or set Config.OnBadRecord to skip or dead-letter bad records",
 		e.Topic, e.Partition, e.Offset, e.Task, e.Err)
@@ -350,6 +352,7 @@ type SerdeError struct {
 	Err   error
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *SerdeError) Error() string {
 	return fmt.Sprintf("%s: %s %s for topic %q: %v", e.Node, e.Op, e.Part, e.Topic, e.Err)
 }
@@ -363,6 +366,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // Unwrap returns the panic value if it is an error.
@@ -375,6 +379,7 @@ func (e *PanicError) Unwrap() error {
 // store that cannot be written.
 type FatalError struct{ Err error }
 
+// Error implements error: it says what went wrong and what to do.
 func (e *FatalError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.
