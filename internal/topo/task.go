@@ -30,7 +30,7 @@ type TaskID struct {
 	Partition   int32
 }
 
-// String returns the name of the value, as written in Go.
+// String returns the task id as Kafka Streams prints it: "<subtopology>_<partition>".
 func (id TaskID) String() string {
 	return strconv.Itoa(id.Subtopology) + "_" + strconv.Itoa(int(id.Partition))
 }
