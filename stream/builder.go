@@ -69,6 +69,21 @@ type Record[K, V any] struct {
 	Value     V
 	Timestamp int64 // milliseconds since the Unix epoch
 	Headers   []Header
+
+	// raw is the key's bytes as the source read them, while the key is
+	// unchanged since (see Stream.rawKS).
+	raw []byte
+}
+
+// sameValue reports whether a and b are the same serde value; serdes of
+// types that cannot be compared are never the same.
+func sameValue(a, b any) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // KeyValue is a key and a value, as returned by FlatMap functions.

@@ -120,7 +120,7 @@ func aggregateFn[K, V, A any](g Grouped[K, V], prefix string, o options, f func(
 	}
 	n := s.add(prefix, o)
 	b.addStore(n, store, s.ks, as)
-	ks := s.ks
+	ks, reuse := s.ks, s.rawKS
 	n.Build = func(t *topo.Task, children []any) (any, error) {
 		st, err := t.Store(store)
 		if err != nil {
@@ -128,9 +128,12 @@ func aggregateFn[K, V, A any](g Grouped[K, V], prefix string, o options, f func(
 		}
 		next := fanout[K, change[A]](children)
 		return proc[K, V](func(tk *topo.Task, r Record[K, V]) error {
-			kb, err := ks.Serialize(store, r.Key)
-			if err != nil {
-				return &topo.SerdeError{Op: "serialize", Part: "key", Topic: store, Node: n.Name, Err: err}
+			kb := r.raw
+			if !reuse || kb == nil {
+				var err error
+				if kb, err = ks.Serialize(store, r.Key); err != nil {
+					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: store, Node: n.Name, Err: err}
+				}
 			}
 			var c change[A]
 			ob, ok, err := st.Get(kb)
@@ -151,7 +154,7 @@ func aggregateFn[K, V, A any](g Grouped[K, V], prefix string, o options, f func(
 			if err := st.Put(kb, nb); err != nil {
 				return storeErr(store, err)
 			}
-			return next(tk, Record[K, change[A]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(tk, Record[K, change[A]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers, raw: kb})
 		}), nil
 	}
 	return Table[K, A]{b: b, n: n, ks: ks, vs: as, store: store}

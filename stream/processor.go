@@ -226,7 +226,10 @@ type ProcessorContext[K, V any] struct {
 // sink, an error of a downstream processor). It may be called any number of
 // times per record, and from punctuators. r.Headers are handed over as is:
 // to add a header to the input's, copy them first (slices.Clone).
-func (c *ProcessorContext[K, V]) Forward(r Record[K, V]) error { return c.next(c.t, r) }
+func (c *ProcessorContext[K, V]) Forward(r Record[K, V]) error {
+	r.raw = nil // the processor may have changed the key
+	return c.next(c.t, r)
+}
 
 // ForwardTo sends r to the child named child only: the name given with
 // Named to the operator that follows the processor (or its automatic name,
@@ -236,6 +239,7 @@ func (c *ProcessorContext[K, V]) ForwardTo(child string, r Record[K, V]) error {
 	if !ok {
 		return fmt.Errorf("processor %s: no child named %q; its children are [%s] (name them with stream.Named)", c.name, child, strings.Join(c.children, ", "))
 	}
+	r.raw = nil
 	return p(c.t, r)
 }
 

@@ -59,7 +59,7 @@ func (sp *Splitter[K, V]) Branch(name string, pred func(K, V) bool) *Splitter[K,
 		return fanout[K, V](children), nil
 	}
 	sp.preds = append(sp.preds, pred)
-	sp.branches[full] = Stream[K, V]{b: sp.s.b, n: n, ks: sp.s.ks, vs: sp.s.vs, rekeyed: sp.s.rekeyed}
+	sp.branches[full] = Stream[K, V]{b: sp.s.b, n: n, ks: sp.s.ks, vs: sp.s.vs, rekeyed: sp.s.rekeyed, rawKS: sp.s.rawKS}
 	return sp
 }
 

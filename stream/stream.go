@@ -24,6 +24,10 @@ type Stream[K, V any] struct {
 	// rekeyed is set once an operator may have changed the key: grouping
 	// by key then repartitions first, as in Kafka Streams.
 	rekeyed bool
+	// rawKS is set while ks is the serde of the source whose key bytes the
+	// records carry (Record.raw): sinks and stores then reuse those bytes
+	// instead of serializing the key again.
+	rawKS bool
 }
 
 // WithSerdes returns s with its key and value serdes set, for the
@@ -32,6 +36,7 @@ type Stream[K, V any] struct {
 func (s Stream[K, V]) WithSerdes(ks serde.Serde[K], vs serde.Serde[V]) Stream[K, V] {
 	if ks != nil {
 		s.ks = ks
+		s.rawKS = false
 	}
 	if vs != nil {
 		s.vs = vs
@@ -78,10 +83,10 @@ func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.S
 			if err != nil {
 				return &topo.SerdeError{Op: "deserialize", Part: "value", Topic: r.Topic, Node: name, Err: err}
 			}
-			return next(t, Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers)})
+			return next(t, Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers), raw: r.Key})
 		}), nil
 	}
-	return Stream[K, V]{b: b, n: n, ks: ks, vs: vs}
+	return Stream[K, V]{b: b, n: n, ks: ks, vs: vs, rawKS: true}
 }
 
 // add appends a processor node fed by s and returns it.
@@ -101,7 +106,7 @@ func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] 
 			return nil
 		}), nil
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
 // FilterNot drops the records for which drop returns true.
@@ -129,10 +134,10 @@ func (s Stream[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Stream[K, 
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V2](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
 		}), nil
 	}
-	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
 // FlatMap replaces each record with the records f returns, in order; an
@@ -161,14 +166,14 @@ func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stre
 		next := fanout[K, V2](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
 			for _, v := range f(r.Value) {
-				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw}); err != nil {
 					return err
 				}
 			}
 			return nil
 		}), nil
 	}
-	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed}
+	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
 // SelectKey replaces each record's key with f of the record.
@@ -193,7 +198,7 @@ func (s Stream[K, V]) Peek(f func(K, V), opts ...Option) Stream[K, V] {
 			return next(t, r)
 		}), nil
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed}
+	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
 // Foreach calls f for each record; it ends the stream. f runs on the task's
@@ -225,7 +230,8 @@ func (s Stream[K, V]) Merge(other Stream[K, V], opts ...Option) Stream[K, V] {
 	if vs == nil {
 		vs = other.vs
 	}
-	return Stream[K, V]{b: s.b, n: n, ks: ks, vs: vs, rekeyed: s.rekeyed || other.rekeyed}
+	return Stream[K, V]{b: s.b, n: n, ks: ks, vs: vs, rekeyed: s.rekeyed || other.rekeyed,
+		rawKS: s.rawKS && other.rawKS && sameValue(s.ks, other.ks)}
 }
 
 // To writes the stream to topic, serializing keys with ks and values with
@@ -250,6 +256,7 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 	if choose != nil {
 		n.SinkTopic = "<chosen per record>"
 	}
+	reuse := ks == nil && s.rawKS
 	if ks == nil {
 		ks = s.ks
 	}
@@ -273,9 +280,12 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 					return fmt.Errorf("%s: topic function returned an empty topic", name)
 				}
 			}
-			kb, err := ks.Serialize(dst, r.Key)
-			if err != nil {
-				return &topo.SerdeError{Op: "serialize", Part: "key", Topic: dst, Node: name, Err: err}
+			kb := r.raw
+			if !reuse || kb == nil {
+				var err error
+				if kb, err = ks.Serialize(dst, r.Key); err != nil {
+					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: dst, Node: name, Err: err}
+				}
 			}
 			vb, err := vs.Serialize(dst, r.Value)
 			if err != nil {

@@ -114,7 +114,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 					return storeErr(store, err)
 				}
 			}
-			return next(t, Record[K, change[V]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(t, Record[K, change[V]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers, raw: kb})
 		}), nil
 	}
 	return Table[K, V]{b: b, n: n, ks: ks, vs: vs, store: store}
@@ -164,7 +164,7 @@ func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Table[K, V2
 			if c.hasNew {
 				c.new = f(r.Value.new)
 			}
-			return next(tk, Record[K, change[V2]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(tk, Record[K, change[V2]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
 		}), nil
 	}
 	return Table[K, V2]{b: t.b, n: n, ks: t.ks, vs: sameSerde[V2](t.vs)}
@@ -181,10 +181,12 @@ func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 			if !r.Value.hasNew {
 				return nil
 			}
-			return next(tk, Record[K, V]{Key: r.Key, Value: r.Value.new, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(tk, Record[K, V]{Key: r.Key, Value: r.Value.new, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
 		}), nil
 	}
-	return Stream[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs}
+	// A table's updates carry the key's bytes made with the table's key
+	// serde.
+	return Stream[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs, rawKS: true}
 }
 
 // To writes the table's changelog to topic: upserts with the new value,
@@ -193,6 +195,7 @@ func (t Table[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts
 	o := collect(opts)
 	n := t.b.g.Add(topo.KindSink, "KTABLE-SINK", o.name, t.n)
 	n.SinkTopic = topic
+	reuse := ks == nil
 	if ks == nil {
 		ks = t.ks
 	}
@@ -204,11 +207,15 @@ func (t Table[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts
 	}
 	n.Build = func(*topo.Task, []any) (any, error) {
 		return proc[K, change[V]](func(tk *topo.Task, r Record[K, change[V]]) error {
-			kb, err := ks.Serialize(topic, r.Key)
-			if err != nil {
-				return &topo.SerdeError{Op: "serialize", Part: "key", Topic: topic, Node: n.Name, Err: err}
+			kb := r.raw
+			if !reuse || kb == nil {
+				var err error
+				if kb, err = ks.Serialize(topic, r.Key); err != nil {
+					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: topic, Node: n.Name, Err: err}
+				}
 			}
 			var vb []byte
+			var err error
 			if r.Value.hasNew {
 				if vb, err = vs.Serialize(topic, r.Value.new); err != nil {
 					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: topic, Node: n.Name, Err: err}
