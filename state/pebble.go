@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 // Defaults of Options.
@@ -234,6 +235,9 @@ func open(dir, abs string, opts Options) (*DB, error) {
 		Logger:             pebbleLogger{log},
 		FormatMajorVersion: pebble.FormatNewest,
 	}
+	// Bloom filters on every level: an aggregation looks up every new key,
+	// and most lookups of new keys then skip the tables.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	if opts.Cache != nil {
 		po.Cache = opts.Cache.c
 	} else {

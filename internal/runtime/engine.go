@@ -27,6 +27,7 @@ import (
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/state"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -443,6 +444,9 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 		return
 	}
 	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
+	if errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.ProducerFenced) {
+		werr = fmt.Errorf("brook: produce to topic %q: %w; the transaction was aborted by the broker, most likely because it stayed open longer than Config.TransactionTimeout: raise it, or lower MaxPollRecords so that a commit interval holds less work", r.Topic, err)
+	}
 	e.prodErr.CompareAndSwap(nil, &werr)
 }
 

@@ -207,8 +207,9 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: {p: kgo.NewOffset().At(start)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64 << 20),
-		kgo.FetchMaxPartitionBytes(16 << 20),
+		// Fetches of a few MiB overlap fetching with applying to Pebble.
+		kgo.FetchMaxBytes(16 << 20),
+		kgo.FetchMaxPartitionBytes(4 << 20),
 	}, e.o.ClientOpts...)...)
 	if err != nil {
 		return err
