@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/internal/testcases"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/assert"
@@ -16,35 +17,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// badInput is "1", "2", "x" (not an int64 once parsed as 8 bytes), "3",
-// then a record whose processing panics.
-func badInputTopology(in, out string) *stream.Builder {
-	b := stream.NewBuilder()
-	stream.Source(b, in, serde.String(), serde.Int64()).
-		MapValues(func(v int64) int64 {
-			if v == 99 {
-				panic("ninety-nine is not allowed")
-			}
-			return v * 2
-		}).
-		To(out, nil, nil)
-	return b
-}
-
 func int64Rec(topic, key string, v int64) *kgo.Record {
 	b, _ := serde.Int64().Serialize(topic, v)
 	return &kgo.Record{Topic: topic, Key: []byte(key), Value: b}
 }
 
+// produceBad writes testcases.BadRecords to the topic in.
 func produceBad(k *kafkatest.Kafka, in string) {
-	k.Produce(false,
-		int64Rec(in, "a", 1),
-		int64Rec(in, "b", 2),
-		&kgo.Record{Topic: in, Key: []byte("c"), Value: []byte("x"), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}},
-		int64Rec(in, "d", 3),
-		int64Rec(in, "e", 99),
-		int64Rec(in, "f", 4),
-	)
+	var recs []*kgo.Record
+	for _, br := range testcases.BadRecords {
+		r := int64Rec(in, br.Key, br.Value)
+		if br.Raw != nil {
+			r.Value = br.Raw
+		}
+		for _, h := range br.Headers {
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		recs = append(recs, r)
+	}
+	k.Produce(false, recs...)
 }
 
 func outValues(t *testing.T, recs []*kgo.Record) []string {
@@ -52,7 +43,7 @@ func outValues(t *testing.T, recs []*kgo.Record) []string {
 	for _, r := range recs {
 		v, err := serde.Int64().Deserialize("", r.Value)
 		require.NoError(t, err)
-		s = append(s, string(r.Key)+"="+strconv.FormatInt(v, 10))
+		s = append(s, testcases.Pair(string(r.Key), strconv.FormatInt(v, 10)))
 	}
 	return s
 }
@@ -62,7 +53,7 @@ func TestBadRecordFail(t *testing.T) {
 	k.Topic("bad-in", 1)
 	k.Topic("bad-out", 1)
 	produceBad(k, "bad-in")
-	app, err := stream.New(badInputTopology("bad-in", "bad-out"), stream.Config{AppID: "fail", Brokers: k.Addrs, Guarantee: stream.AtLeastOnce})
+	app, err := stream.New(testcases.BadInput("bad-in", "bad-out"), stream.Config{AppID: "fail", Brokers: k.Addrs, Guarantee: stream.AtLeastOnce})
 	require.NoError(t, err)
 	err = app.Run(context.Background())
 	var re *stream.RecordError
@@ -78,7 +69,7 @@ func TestBadRecordFail(t *testing.T) {
 	assert.Contains(t, err.Error(), "OnBadRecord")
 	// The records before the bad one were written and committed: a restart
 	// begins at the bad record.
-	assert.Equal(t, []string{"a=2", "b=4"}, outValues(t, k.Read("bad-out", 2, 5*time.Second)))
+	assert.Equal(t, testcases.BadInputFailed, outValues(t, k.Read("bad-out", 2, 5*time.Second)))
 	adm := k.Client()
 	offs := committed(t, adm, "fail", "bad-in")
 	assert.Equal(t, int64(2), offs[0])
@@ -89,8 +80,8 @@ func TestBadRecordSkip(t *testing.T) {
 	k.Topic("skip-in", 1)
 	k.Topic("skip-out", 1)
 	produceBad(k, "skip-in")
-	start(t, k, badInputTopology("skip-in", "skip-out"), stream.Config{OnBadRecord: stream.SkipBadRecord()})
-	assert.Equal(t, []string{"a=2", "b=4", "d=6", "f=8"}, outValues(t, k.Read("skip-out", 4, 10*time.Second)))
+	start(t, k, testcases.BadInput("skip-in", "skip-out"), stream.Config{OnBadRecord: stream.SkipBadRecord()})
+	assert.Equal(t, testcases.BadInputSkipped, outValues(t, k.Read("skip-out", len(testcases.BadInputSkipped), 10*time.Second)))
 }
 
 func TestBadRecordDeadLetter(t *testing.T) {
@@ -98,8 +89,8 @@ func TestBadRecordDeadLetter(t *testing.T) {
 	k.Topic("dlq-in", 1)
 	k.Topic("dlq-out", 1)
 	produceBad(k, "dlq-in")
-	start(t, k, badInputTopology("dlq-in", "dlq-out"), stream.Config{OnBadRecord: stream.DeadLetterTopic("dlq")})
-	assert.Equal(t, []string{"a=2", "b=4", "d=6", "f=8"}, outValues(t, k.Read("dlq-out", 4, 10*time.Second)))
+	start(t, k, testcases.BadInput("dlq-in", "dlq-out"), stream.Config{OnBadRecord: stream.DeadLetterTopic("dlq")})
+	assert.Equal(t, testcases.BadInputSkipped, outValues(t, k.Read("dlq-out", len(testcases.BadInputSkipped), 10*time.Second)))
 	dead := k.Read("dlq", 2, 10*time.Second)
 	require.Len(t, dead, 2)
 	hdr := func(r *kgo.Record) map[string]string {

@@ -5,12 +5,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/internal/testcases"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/assert"
@@ -48,40 +48,42 @@ func waitLatest[V any](t *testing.T, k *kafkatest.Kafka, topic string, vs serde.
 	require.Equal(t, want, got)
 }
 
-func wordCount(in, out string) *stream.Builder {
-	b := stream.NewBuilder()
-	stream.Source(b, in, serde.String(), serde.String()).
-		FlatMapValues(strings.Fields).
-		GroupBy(func(_, w string) string { return w }, serde.String()).
-		Count(stream.Named("word-counts")).
-		ToStream().
-		To(out, nil, nil)
-	return b
-}
+// wordCount is testcases.WordCount, under the name describe_test.go uses.
+var wordCount = testcases.WordCount
 
-var wordLines = []string{
-	"the quick brown fox", "jumps over the lazy dog", "the dog barks",
-	"a fox and a dog", "quick quick quick", "over and over",
-}
-
-func wantWords(lines []string, times int) map[string]int64 {
-	m := map[string]int64{}
-	for range times {
-		for _, l := range lines {
-			for _, w := range strings.Fields(l) {
-				m[w]++
-			}
-		}
-	}
-	return m
-}
-
+// feedLines writes lines to topic, keyed as testcases.LineRecords does.
 func feedLines(k *kafkatest.Kafka, topic string, lines []string) {
 	var recs []*kgo.Record
-	for i, l := range lines {
-		recs = append(recs, rec(topic, string(rune('a'+i%5)), l))
+	for _, kv := range testcases.LineRecords(lines) {
+		recs = append(recs, rec(topic, kv.Key, kv.Value))
 	}
 	k.Produce(false, recs...)
+}
+
+// runPhases runs b, which reads the table in (values serialized with vs)
+// and writes int64 values to out, both topics with the given partitions.
+// Phase by phase, it writes the updates to in (a tombstone without a
+// value) and waits until the latest values of out are the phase's Want.
+func runPhases[V any](t *testing.T, b *stream.Builder, partitions int32, in string, vs serde.Serde[V], out string, phases []testcases.Phase[V, int64]) {
+	t.Helper()
+	k := kafkatest.New(t)
+	k.Topic(in, partitions)
+	k.Topic(out, partitions)
+	start(t, k, b, stream.Config{StateDir: t.TempDir()})
+	for _, p := range phases {
+		var recs []*kgo.Record
+		for _, u := range p.Updates {
+			r := &kgo.Record{Topic: in, Key: []byte(u.Key)}
+			if !u.Tombstone {
+				v, err := vs.Serialize(in, u.Value)
+				require.NoError(t, err)
+				r.Value = v
+			}
+			recs = append(recs, r)
+		}
+		k.Produce(false, recs...)
+		waitLatest(t, k, out, serde.Int64(), p.Want)
+	}
 }
 
 func TestWordCount(t *testing.T) {
@@ -89,9 +91,9 @@ func TestWordCount(t *testing.T) {
 	k.Topic("lines", 3)
 	k.Topic("counts", 3)
 	for range 5 {
-		feedLines(k, "lines", wordLines)
+		feedLines(k, "lines", testcases.WordLines)
 	}
-	b := wordCount("lines", "counts")
+	b := testcases.WordCount("lines", "counts")
 	assert.Contains(t, b.Describe(), "Sink: word-counts-repartition-sink (topic: word-counts-repartition)")
 	cfg := stream.Config{AppID: "wc", Brokers: k.Addrs, Workers: 2, StateDir: t.TempDir()}
 	app, err := stream.New(b, cfg)
@@ -100,7 +102,7 @@ func TestWordCount(t *testing.T) {
 	assert.Contains(t, b.Describe(), "(stores: [word-counts])")
 	go app.Run(context.Background())
 	defer app.Close()
-	want := wantWords(wordLines, 5)
+	want := testcases.WantWords(testcases.WordLines, 5)
 	waitLatest(t, k, "counts", serde.Int64(), want)
 
 	// The repartition topic and changelog exist, with the input's partitions.
@@ -134,74 +136,28 @@ func TestReduceAndAggregate(t *testing.T) {
 	k.Topic("max", 2)
 	k.Topic("stats", 2)
 	var recs []*kgo.Record
-	for i, kv := range []struct{ k, v string }{{"a", "3"}, {"b", "10"}, {"a", "7"}, {"a", "5"}, {"b", "2"}, {"c", "1"}} {
-		_ = i
-		recs = append(recs, rec("amounts", kv.k, kv.v))
+	for _, kv := range testcases.Amounts {
+		recs = append(recs, rec("amounts", kv.Key, kv.Value))
 	}
 	k.Produce(false, recs...)
-	type stats struct {
-		N   int `json:"n"`
-		Sum int `json:"sum"`
-	}
-	b := stream.NewBuilder()
-	amounts := stream.Source(b, "amounts", serde.String(), serde.String()).
-		MapValues(func(v string) int64 {
-			n := int64(0)
-			for _, c := range v {
-				n = n*10 + int64(c-'0')
-			}
-			return n
-		}).WithSerdes(nil, serde.Int64())
-	amounts.GroupByKey().
-		Reduce(func(agg, v int64) int64 { return max(agg, v) }, stream.Named("max")).
-		ToStream().To("max", nil, nil)
-	amounts.GroupByKey().
-		Aggregate(func() stats { return stats{} }, func(_ string, v int64, s stats) stats {
-			return stats{N: s.N + 1, Sum: s.Sum + int(v)}
-		}, serde.JSON[stats](), stream.Named("stats")).
-		ToStream().To("stats", nil, nil)
+	b := testcases.ReduceAndAggregate()
 	assert.NotContains(t, b.Describe(), "repartition", "GroupByKey after MapValues must not repartition")
 	start(t, k, b, stream.Config{StateDir: t.TempDir()})
-	waitLatest(t, k, "max", serde.Int64(), map[string]int64{"a": 7, "b": 10, "c": 1})
-	waitLatest(t, k, "stats", serde.JSON[stats](), map[string]stats{"a": {3, 15}, "b": {2, 12}, "c": {1, 1}})
+	waitLatest(t, k, "max", serde.Int64(), testcases.WantMax)
+	waitLatest(t, k, "stats", serde.JSON[testcases.Stats](), testcases.WantStats)
 }
 
 // TestTableReaggregation counts users per region from a table of user ->
 // region: moving a user subtracts from the old region and adds to the new
 // one; a tombstone removes the user.
 func TestTableReaggregation(t *testing.T) {
-	k := kafkatest.New(t)
-	k.Topic("users", 2)
-	k.Topic("per-region", 2)
-	b := stream.NewBuilder()
-	stream.SourceTable(b, "users", serde.String(), serde.String(), stream.Named("users")).
-		GroupBy(func(user, region string) (string, string) { return region, user }, serde.String(), serde.String()).
-		Count(stream.Named("users-per-region")).
-		ToStream().To("per-region", nil, nil)
-	start(t, k, b, stream.Config{StateDir: t.TempDir()})
-	k.Produce(false, rec("users", "ann", "eu"), rec("users", "bob", "eu"), rec("users", "cid", "us"), rec("users", "dan", "apac"))
-	waitLatest(t, k, "per-region", serde.Int64(), map[string]int64{"eu": 2, "us": 1, "apac": 1})
-	// bob moves to us, dan is deleted, ann's row is rewritten unchanged.
-	k.Produce(false, rec("users", "bob", "us"), &kgo.Record{Topic: "users", Key: []byte("dan")}, rec("users", "ann", "eu"))
-	waitLatest(t, k, "per-region", serde.Int64(), map[string]int64{"eu": 1, "us": 2, "apac": 0})
+	runPhases(t, testcases.UsersPerRegion(), 2, "users", serde.String(), "per-region", testcases.UsersPerRegionPhases)
 }
 
-// TestTableSource checks a table read from a topic: filter, mapValues and
+// TestTableFilterTo checks a table read from a topic: filter, mapValues and
 // To, with tombstones for deleted and filtered-out rows.
 func TestTableFilterTo(t *testing.T) {
-	k := kafkatest.New(t)
-	k.Topic("prices", 1)
-	k.Topic("expensive", 1)
-	b := stream.NewBuilder()
-	stream.SourceTable(b, "prices", serde.String(), serde.Int64(), stream.Named("prices")).
-		Filter(func(_ string, p int64) bool { return p >= 100 }).
-		MapValues(func(p int64) int64 { return p * 2 }).
-		To("expensive", nil, nil)
-	start(t, k, b, stream.Config{StateDir: t.TempDir()})
-	k.Produce(false, int64Rec("prices", "tv", 500), int64Rec("prices", "pen", 2), int64Rec("prices", "car", 9000))
-	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{"tv": 1000, "car": 18000})
-	k.Produce(false, int64Rec("prices", "tv", 50), &kgo.Record{Topic: "prices", Key: []byte("car")})
-	waitLatest(t, k, "expensive", serde.Int64(), map[string]int64{})
+	runPhases(t, testcases.ExpensivePrices(), 1, "prices", serde.Int64(), "expensive", testcases.ExpensivePricesPhases)
 }
 
 // TestRestore runs word count, stops it, deletes the local state and
@@ -213,14 +169,14 @@ func TestRestore(t *testing.T) {
 	k.Topic("r-lines", 2)
 	k.Topic("r-counts", 2)
 	for range 20 {
-		feedLines(k, "r-lines", wordLines)
+		feedLines(k, "r-lines", testcases.WordLines)
 	}
-	want := wantWords(wordLines, 20)
+	want := testcases.WantWords(testcases.WordLines, 20)
 	dir := t.TempDir()
 	run := func() (*stream.App, map[string]int64, map[string]stream.RestoreProgress) {
 		var mu sync.Mutex
 		restored := map[string]stream.RestoreProgress{}
-		app, err := stream.New(wordCount("r-lines", "r-counts"), stream.Config{
+		app, err := stream.New(testcases.WordCount("r-lines", "r-counts"), stream.Config{
 			AppID: "restore", Brokers: k.Addrs, StateDir: dir, StoreCacheBytes: 256,
 			OnRestore: func(p stream.RestoreProgress) {
 				if p.Done {
@@ -285,9 +241,9 @@ func TestStateDirLocked(t *testing.T) {
 	k.Topic("l-counts", 1)
 	dir := t.TempDir()
 	cfg := stream.Config{AppID: "locked", StateDir: dir}
-	start(t, k, wordCount("l-lines", "l-counts"), cfg)
+	start(t, k, testcases.WordCount("l-lines", "l-counts"), cfg)
 	time.Sleep(200 * time.Millisecond)
-	app, err := stream.New(wordCount("l-lines", "l-counts"), stream.Config{AppID: "locked", Brokers: k.Addrs, StateDir: dir})
+	app, err := stream.New(testcases.WordCount("l-lines", "l-counts"), stream.Config{AppID: "locked", Brokers: k.Addrs, StateDir: dir})
 	require.NoError(t, err)
 	err = app.Run(context.Background())
 	var le *stream.StateDirLockedError

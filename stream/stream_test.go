@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/internal/testcases"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/assert"
@@ -59,78 +59,32 @@ func rec(topic, key, value string) *kgo.Record {
 	return r
 }
 
+// kvs formats records as testcases.Pair of their raw key and value.
 func kvs(recs []*kgo.Record) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = string(r.Key) + "=" + string(r.Value)
+		out[i] = testcases.Pair(string(r.Key), string(r.Value))
 	}
 	return out
 }
 
 func TestOperators(t *testing.T) {
 	k := kafkatest.New(t)
-	input := []string{"a=1", "b=2", "c=3", "a=4"}
-	tests := []struct {
-		name  string
-		build func(s stream.Stream[string, string])
-		want  []string
-	}{
-		{"filter", func(s stream.Stream[string, string]) {
-			s.Filter(func(_, v string) bool { return v != "2" }).To("out-filter", nil, nil)
-		}, []string{"a=1", "c=3", "a=4"}},
-		{"filternot", func(s stream.Stream[string, string]) {
-			s.FilterNot(func(k, _ string) bool { return k == "a" }).To("out-filternot", nil, nil)
-		}, []string{"b=2", "c=3"}},
-		{"map", func(s stream.Stream[string, string]) {
-			s.Map(func(k, v string) (string, int64) {
-				n, _ := strconv.Atoi(v)
-				return strings.ToUpper(k), int64(n * 10)
-			}).MapValues(func(v int64) string { return strconv.FormatInt(v, 10) }).To("out-map", nil, serde.String())
-		}, []string{"A=10", "B=20", "C=30", "A=40"}},
-		{"mapvalues", func(s stream.Stream[string, string]) {
-			s.MapValues(func(v string) string { return v + v }).To("out-mapvalues", nil, nil)
-		}, []string{"a=11", "b=22", "c=33", "a=44"}},
-		{"flatmap", func(s stream.Stream[string, string]) {
-			s.FlatMap(func(k, v string) []stream.KeyValue[string, string] {
-				if k == "b" {
-					return nil
-				}
-				return []stream.KeyValue[string, string]{stream.KV(k+"1", v), stream.KV(k+"2", v)}
-			}).To("out-flatmap", nil, nil)
-		}, []string{"a1=1", "a2=1", "c1=3", "c2=3", "a1=4", "a2=4"}},
-		{"flatmapvalues", func(s stream.Stream[string, string]) {
-			s.FlatMapValues(func(v string) []string { return []string{v, "x"} }).To("out-flatmapvalues", nil, nil)
-		}, []string{"a=1", "a=x", "b=2", "b=x", "c=3", "c=x", "a=4", "a=x"}},
-		{"selectkey", func(s stream.Stream[string, string]) {
-			s.SelectKey(func(k, v string) string { return v + k }).To("out-selectkey", nil, nil)
-		}, []string{"1a=1", "2b=2", "3c=3", "4a=4"}},
-		{"peek", func(s stream.Stream[string, string]) {
-			s.Peek(func(string, string) {}).To("out-peek", nil, nil)
-		}, []string{"a=1", "b=2", "c=3", "a=4"}},
-		{"int64 values", func(s stream.Stream[string, string]) {
-			s.MapValues(func(v string) int64 { n, _ := strconv.Atoi(v); return int64(n) }).
-				Filter(func(_ string, v int64) bool { return v%2 == 0 }).
-				To("out-int64", nil, serde.Int64())
-		}, []string{"b=\x00\x00\x00\x00\x00\x00\x00\x02", "a=\x00\x00\x00\x00\x00\x00\x00\x04"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			in := "in-" + strings.ReplaceAll(tc.name, " ", "-")
-			out := "out-" + strings.ReplaceAll(tc.name, " ", "")
-			if tc.name == "int64 values" {
-				out = "out-int64"
-			}
+	for _, tc := range testcases.Operators {
+		t.Run(tc.Name, func(t *testing.T) {
+			// One cluster for all cases: each has its own topics.
+			in := "in-" + strings.ReplaceAll(tc.Name, " ", "-")
+			out := "out-" + strings.ReplaceAll(tc.Name, " ", "-")
 			k.Topic(in, 1)
 			k.Topic(out, 1)
-			for _, kv := range input {
-				key, val, _ := strings.Cut(kv, "=")
-				k.Produce(false, rec(in, key, val))
+			for _, kv := range testcases.OperatorInput {
+				k.Produce(false, rec(in, kv.Key, kv.Value))
 			}
 			b := stream.NewBuilder()
-			tc.build(stream.Source(b, in, serde.String(), serde.String()))
+			tc.Build(stream.Source(b, in, serde.String(), serde.String()), out)
 			start(t, k, b, stream.Config{})
-			got := k.Read(out, len(tc.want), 10*time.Second)
-			assert.Equal(t, tc.want, kvs(got))
+			got := k.Read(out, len(tc.Want), 10*time.Second)
+			assert.Equal(t, tc.Want, kvs(got))
 		})
 	}
 }
@@ -140,43 +94,36 @@ func TestMergeSplitForeach(t *testing.T) {
 	for _, n := range []string{"left", "right", "small", "big", "rest"} {
 		k.Topic(n, 2)
 	}
-	for i := range 10 {
-		k.Produce(true, &kgo.Record{Topic: "left", Partition: int32(i % 2), Key: []byte("l"), Value: []byte(strconv.Itoa(i))})
-		k.Produce(true, &kgo.Record{Topic: "right", Partition: int32(i % 2), Key: []byte("r"), Value: []byte(strconv.Itoa(i * 10))})
+	// The i-th record of each input goes to partition i%2.
+	var recs []*kgo.Record
+	for topic, kvs := range map[string][]stream.KeyValue[string, string]{"left": testcases.MergeLeft, "right": testcases.MergeRight} {
+		for i, kv := range kvs {
+			r := rec(topic, kv.Key, kv.Value)
+			r.Partition = int32(i % 2)
+			recs = append(recs, r)
+		}
 	}
+	k.Produce(true, recs...)
 	b := stream.NewBuilder()
-	l := stream.Source(b, "left", serde.String(), serde.String())
-	r := stream.Source(b, "right", serde.String(), serde.String())
-	num := l.Merge(r).MapValues(func(v string) int64 { n, _ := strconv.Atoi(v); return int64(n) })
 	seen := make(chan int64, 100)
-	num.Foreach(func(_ string, v int64) { seen <- v })
-	routes := num.Split(stream.Named("size-")).
-		Branch("small", func(_ string, v int64) bool { return v < 5 }).
-		Branch("big", func(_ string, v int64) bool { return v >= 50 }).
-		Default("rest")
+	routes := testcases.MergeSplitForeach(b, func(v int64) { seen <- v })
 	require.Len(t, routes, 3)
-	routes["size-small"].To("small", nil, serde.Int64())
-	routes["size-big"].To("big", nil, serde.Int64())
-	routes["size-rest"].To("rest", nil, serde.Int64())
 	start(t, k, b, stream.Config{Workers: 2})
 
-	values := func(topic string, n int) []int64 {
-		var out []int64
-		for _, r := range k.Read(topic, n, 10*time.Second) {
+	for topic, want := range testcases.MergeSplitWant {
+		var got []int64
+		for _, r := range k.Read(topic, len(want), 10*time.Second) {
 			v, err := serde.Int64().Deserialize(topic, r.Value)
 			require.NoError(t, err)
-			out = append(out, v)
+			got = append(got, v)
 		}
-		return out
+		assert.ElementsMatch(t, want, got, topic)
 	}
-	assert.ElementsMatch(t, []int64{0, 1, 2, 3, 4, 0}, values("small", 6))
-	assert.ElementsMatch(t, []int64{50, 60, 70, 80, 90}, values("big", 5))
-	assert.ElementsMatch(t, []int64{5, 6, 7, 8, 9, 10, 20, 30, 40}, values("rest", 9))
 	var all []int64
-	for range 20 {
+	for range testcases.MergeSeen {
 		all = append(all, <-seen)
 	}
-	assert.Len(t, all, 20)
+	assert.ElementsMatch(t, testcases.MergeSeen, all)
 }
 
 func TestToTopicFunc(t *testing.T) {
@@ -184,20 +131,15 @@ func TestToTopicFunc(t *testing.T) {
 	k.Topic("events", 1)
 	k.Topic("even", 1)
 	k.Topic("odd", 1)
-	for i := range 6 {
-		k.Produce(false, rec("events", strconv.Itoa(i), strconv.Itoa(i)))
+	for _, kv := range testcases.EventsInput {
+		k.Produce(false, rec("events", kv.Key, kv.Value))
 	}
 	b := stream.NewBuilder()
-	stream.Source(b, "events", serde.String(), serde.String()).
-		ToTopicFunc(func(_, v string) string {
-			if n, _ := strconv.Atoi(v); n%2 == 0 {
-				return "even"
-			}
-			return "odd"
-		}, nil, nil)
+	testcases.ToTopicFunc(b)
 	start(t, k, b, stream.Config{})
-	assert.Equal(t, []string{"0=0", "2=2", "4=4"}, kvs(k.Read("even", 3, 10*time.Second)))
-	assert.Equal(t, []string{"1=1", "3=3", "5=5"}, kvs(k.Read("odd", 3, 10*time.Second)))
+	for topic, want := range testcases.ToTopicFuncWant {
+		assert.Equal(t, want, kvs(k.Read(topic, len(want), 10*time.Second)), topic)
+	}
 }
 
 func TestDescribeMultiBranch(t *testing.T) {

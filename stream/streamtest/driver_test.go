@@ -6,10 +6,9 @@ package streamtest_test
 
 import (
 	"maps"
-	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/brookstream/brook/internal/testcases"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/brookstream/brook/stream/streamtest"
@@ -18,83 +17,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func kvs[K, V any](recs []stream.KeyValue[K, V]) []string {
-	out := make([]string, len(recs))
-	for i, r := range recs {
-		out[i] = stringOf(r.Key) + "=" + stringOf(r.Value)
-	}
-	return out
-}
-
-func stringOf(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	}
-	panic("unexpected type")
-}
+// kvs is testcases.Pairs, under the name processor_test.go uses.
+func kvs[K, V any](recs []stream.KeyValue[K, V]) []string { return testcases.Pairs(recs) }
 
 // Same cases as stream_test.go's TestOperators.
 func TestOperators(t *testing.T) {
-	input := []string{"a=1", "b=2", "c=3", "a=4"}
-	tests := []struct {
-		name  string
-		build func(s stream.Stream[string, string])
-		want  []string
-	}{
-		{"filter", func(s stream.Stream[string, string]) {
-			s.Filter(func(_, v string) bool { return v != "2" }).To("out", nil, nil)
-		}, []string{"a=1", "c=3", "a=4"}},
-		{"filternot", func(s stream.Stream[string, string]) {
-			s.FilterNot(func(k, _ string) bool { return k == "a" }).To("out", nil, nil)
-		}, []string{"b=2", "c=3"}},
-		{"map", func(s stream.Stream[string, string]) {
-			s.Map(func(k, v string) (string, int64) {
-				n, _ := strconv.Atoi(v)
-				return strings.ToUpper(k), int64(n * 10)
-			}).MapValues(func(v int64) string { return strconv.FormatInt(v, 10) }).To("out", nil, serde.String())
-		}, []string{"A=10", "B=20", "C=30", "A=40"}},
-		{"mapvalues", func(s stream.Stream[string, string]) {
-			s.MapValues(func(v string) string { return v + v }).To("out", nil, nil)
-		}, []string{"a=11", "b=22", "c=33", "a=44"}},
-		{"flatmap", func(s stream.Stream[string, string]) {
-			s.FlatMap(func(k, v string) []stream.KeyValue[string, string] {
-				if k == "b" {
-					return nil
-				}
-				return []stream.KeyValue[string, string]{stream.KV(k+"1", v), stream.KV(k+"2", v)}
-			}).To("out", nil, nil)
-		}, []string{"a1=1", "a2=1", "c1=3", "c2=3", "a1=4", "a2=4"}},
-		{"flatmapvalues", func(s stream.Stream[string, string]) {
-			s.FlatMapValues(func(v string) []string { return []string{v, "x"} }).To("out", nil, nil)
-		}, []string{"a=1", "a=x", "b=2", "b=x", "c=3", "c=x", "a=4", "a=x"}},
-		{"selectkey", func(s stream.Stream[string, string]) {
-			s.SelectKey(func(k, v string) string { return v + k }).To("out", nil, nil)
-		}, []string{"1a=1", "2b=2", "3c=3", "4a=4"}},
-		{"peek", func(s stream.Stream[string, string]) {
-			s.Peek(func(string, string) {}).To("out", nil, nil)
-		}, []string{"a=1", "b=2", "c=3", "a=4"}},
-		{"int64 values", func(s stream.Stream[string, string]) {
-			s.MapValues(func(v string) int64 { n, _ := strconv.Atoi(v); return int64(n) }).
-				Filter(func(_ string, v int64) bool { return v%2 == 0 }).
-				To("out", nil, serde.Int64())
-		}, []string{"b=\x00\x00\x00\x00\x00\x00\x00\x02", "a=\x00\x00\x00\x00\x00\x00\x00\x04"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range testcases.Operators {
+		t.Run(tc.Name, func(t *testing.T) {
 			b := stream.NewBuilder()
-			tc.build(stream.Source(b, "in", serde.String(), serde.String()))
+			tc.Build(stream.Source(b, "in", serde.String(), serde.String()), "out")
 			d := streamtest.New(t, b, streamtest.Config{})
 			in := d.Input("in", serde.String(), serde.String())
-			for _, kv := range input {
-				key, val, _ := strings.Cut(kv, "=")
-				in.Pipe(key, val)
+			for _, kv := range testcases.OperatorInput {
+				in.Pipe(kv.Key, kv.Value)
 			}
 			// Read raw values as strings, as the Kafka test compares bytes.
 			out := d.Output("out", serde.String(), serde.String())
-			assert.Equal(t, tc.want, kvs(out.ReadAll()))
+			assert.Equal(t, tc.Want, testcases.Pairs(out.ReadAll()))
 			assert.True(t, out.Empty())
 		})
 	}
@@ -103,105 +42,74 @@ func TestOperators(t *testing.T) {
 // As stream_test.go's TestMergeSplitForeach, with 2 partitions.
 func TestMergeSplitForeach(t *testing.T) {
 	b := stream.NewBuilder()
-	l := stream.Source(b, "left", serde.String(), serde.String())
-	r := stream.Source(b, "right", serde.String(), serde.String())
-	num := l.Merge(r).MapValues(func(v string) int64 { n, _ := strconv.Atoi(v); return int64(n) })
 	var seen []int64
-	num.Foreach(func(_ string, v int64) { seen = append(seen, v) })
-	routes := num.Split(stream.Named("size-")).
-		Branch("small", func(_ string, v int64) bool { return v < 5 }).
-		Branch("big", func(_ string, v int64) bool { return v >= 50 }).
-		Default("rest")
+	routes := testcases.MergeSplitForeach(b, func(v int64) { seen = append(seen, v) })
 	require.Len(t, routes, 3)
-	routes["size-small"].To("small", nil, serde.Int64())
-	routes["size-big"].To("big", nil, serde.Int64())
-	routes["size-rest"].To("rest", nil, serde.Int64())
 	d := streamtest.New(t, b, streamtest.Config{Partitions: 2})
 	left := d.Input("left", serde.String(), serde.String())
+	for _, kv := range testcases.MergeLeft {
+		left.Pipe(kv.Key, kv.Value)
+	}
 	right := d.Input("right", serde.String(), serde.String())
-	for i := range 10 {
-		left.Pipe("l", strconv.Itoa(i))
-		right.Pipe("r", strconv.Itoa(i*10))
+	for _, kv := range testcases.MergeRight {
+		right.Pipe(kv.Key, kv.Value)
 	}
-	values := func(topic string) []int64 {
-		var out []int64
+	for topic, want := range testcases.MergeSplitWant {
+		var got []int64
 		for _, kv := range d.Output(topic, serde.String(), serde.Int64()).ReadAll() {
-			out = append(out, kv.Value)
+			got = append(got, kv.Value)
 		}
-		return out
+		assert.ElementsMatch(t, want, got, topic)
 	}
-	assert.ElementsMatch(t, []int64{0, 1, 2, 3, 4, 0}, values("small"))
-	assert.ElementsMatch(t, []int64{50, 60, 70, 80, 90}, values("big"))
-	assert.ElementsMatch(t, []int64{5, 6, 7, 8, 9, 10, 20, 30, 40}, values("rest"))
-	assert.Len(t, seen, 20)
+	assert.ElementsMatch(t, testcases.MergeSeen, seen)
 }
 
 // As stream_test.go's TestToTopicFunc.
 func TestToTopicFunc(t *testing.T) {
 	b := stream.NewBuilder()
-	stream.Source(b, "events", serde.String(), serde.String()).
-		ToTopicFunc(func(_, v string) string {
-			if n, _ := strconv.Atoi(v); n%2 == 0 {
-				return "even"
-			}
-			return "odd"
-		}, nil, nil)
+	testcases.ToTopicFunc(b)
 	d := streamtest.New(t, b, streamtest.Config{})
 	in := d.Input("events", serde.String(), serde.String())
-	for i := range 6 {
-		in.Pipe(strconv.Itoa(i), strconv.Itoa(i))
+	for _, kv := range testcases.EventsInput {
+		in.Pipe(kv.Key, kv.Value)
 	}
-	assert.Equal(t, []string{"0=0", "2=2", "4=4"}, kvs(d.Output("even", serde.String(), serde.String()).ReadAll()))
-	assert.Equal(t, []string{"1=1", "3=3", "5=5"}, kvs(d.Output("odd", serde.String(), serde.String()).ReadAll()))
-}
-
-// wordCount, wordLines and wantWords are those of state_test.go.
-func wordCount(in, out string) *stream.Builder {
-	b := stream.NewBuilder()
-	stream.Source(b, in, serde.String(), serde.String()).
-		FlatMapValues(strings.Fields).
-		GroupBy(func(_, w string) string { return w }, serde.String()).
-		Count(stream.Named("word-counts")).
-		ToStream().
-		To(out, nil, nil)
-	return b
-}
-
-var wordLines = []string{
-	"the quick brown fox", "jumps over the lazy dog", "the dog barks",
-	"a fox and a dog", "quick quick quick", "over and over",
-}
-
-func wantWords(lines []string, times int) map[string]int64 {
-	m := map[string]int64{}
-	for range times {
-		for _, l := range lines {
-			for _, w := range strings.Fields(l) {
-				m[w]++
-			}
-		}
+	for topic, want := range testcases.ToTopicFuncWant {
+		out := d.Output(topic, serde.String(), serde.String())
+		assert.Equal(t, want, testcases.Pairs(out.ReadAll()), topic)
+		assert.True(t, out.Empty(), topic)
 	}
-	return m
 }
 
+// feedLines pipes lines as testcases.LineRecords keys them.
 func feedLines(in *streamtest.InputTopic[string, string], lines []string) {
-	for i, l := range lines {
-		in.Pipe(string(rune('a'+i%5)), l)
+	for _, kv := range testcases.LineRecords(lines) {
+		in.Pipe(kv.Key, kv.Value)
+	}
+}
+
+// pipeUpdates pipes the updates of a table.
+func pipeUpdates[V any](in *streamtest.InputTopic[string, V], ups []testcases.Update[V]) {
+	for _, u := range ups {
+		if u.Tombstone {
+			in.PipeTombstone(u.Key)
+		} else {
+			in.Pipe(u.Key, u.Value)
+		}
 	}
 }
 
 // As state_test.go's TestWordCount: 3 partitions, the GroupBy repartition
 // topic flows through the driver to the counting sub-topology.
 func TestWordCount(t *testing.T) {
-	b := wordCount("lines", "counts")
+	b := testcases.WordCount("lines", "counts")
 	d := streamtest.New(t, b, streamtest.Config{AppID: "wc", Partitions: 3})
 	assert.Contains(t, b.Describe(), "Source: word-counts-repartition-source (topics: [wc-word-counts-repartition])")
 	assert.Contains(t, b.Describe(), "(stores: [word-counts])")
 	lines := d.Input("lines", serde.String(), serde.String())
 	for range 5 {
-		feedLines(lines, wordLines)
+		feedLines(lines, testcases.WordLines)
 	}
-	want := wantWords(wordLines, 5)
+	want := testcases.WantWords(testcases.WordLines, 5)
 	assert.Equal(t, want, d.Output("counts", serde.String(), serde.Int64()).Latest())
 
 	// The store holds the counts, each word in the task of its partition.
@@ -240,12 +148,12 @@ func TestWordCount(t *testing.T) {
 // With CommitEvery, the write-back cache turns repeated updates of a key
 // into one changelog record per commit, as in an App.
 func TestCommitEvery(t *testing.T) {
-	d := streamtest.New(t, wordCount("lines", "counts"), streamtest.Config{CommitEvery: 1000})
+	d := streamtest.New(t, testcases.WordCount("lines", "counts"), streamtest.Config{CommitEvery: 1000})
 	lines := d.Input("lines", serde.String(), serde.String())
 	for range 5 {
-		feedLines(lines, wordLines)
+		feedLines(lines, testcases.WordLines)
 	}
-	want := wantWords(wordLines, 5)
+	want := testcases.WantWords(testcases.WordLines, 5)
 	counts := d.Store[string, int64]("word-counts")
 	assert.Empty(t, maps.Collect(counts.All()), "nothing committed yet")
 	assert.Equal(t, want, d.Output("counts", serde.String(), serde.Int64()).Latest(), "outputs are not held back")
@@ -257,112 +165,65 @@ func TestCommitEvery(t *testing.T) {
 
 // As state_test.go's TestReduceAndAggregate.
 func TestReduceAndAggregate(t *testing.T) {
-	type stats struct {
-		N   int `json:"n"`
-		Sum int `json:"sum"`
-	}
-	b := stream.NewBuilder()
-	amounts := stream.Source(b, "amounts", serde.String(), serde.String()).
-		MapValues(func(v string) int64 {
-			n := int64(0)
-			for _, c := range v {
-				n = n*10 + int64(c-'0')
-			}
-			return n
-		}).WithSerdes(nil, serde.Int64())
-	amounts.GroupByKey().
-		Reduce(func(agg, v int64) int64 { return max(agg, v) }, stream.Named("max")).
-		ToStream().To("max", nil, nil)
-	amounts.GroupByKey().
-		Aggregate(func() stats { return stats{} }, func(_ string, v int64, s stats) stats {
-			return stats{N: s.N + 1, Sum: s.Sum + int(v)}
-		}, serde.JSON[stats](), stream.Named("stats")).
-		ToStream().To("stats", nil, nil)
+	b := testcases.ReduceAndAggregate()
 	assert.NotContains(t, b.Describe(), "repartition", "GroupByKey after MapValues must not repartition")
 	d := streamtest.New(t, b, streamtest.Config{Partitions: 2})
 	in := d.Input("amounts", serde.String(), serde.String())
-	for _, kv := range []struct{ k, v string }{{"a", "3"}, {"b", "10"}, {"a", "7"}, {"a", "5"}, {"b", "2"}, {"c", "1"}} {
-		in.Pipe(kv.k, kv.v)
+	for _, kv := range testcases.Amounts {
+		in.Pipe(kv.Key, kv.Value)
 	}
-	assert.Equal(t, map[string]int64{"a": 7, "b": 10, "c": 1}, d.Output("max", serde.String(), serde.Int64()).Latest())
-	assert.Equal(t, map[string]stats{"a": {3, 15}, "b": {2, 12}, "c": {1, 1}}, d.Output("stats", serde.String(), serde.JSON[stats]()).Latest())
-	assert.Equal(t, map[string]stats{"a": {3, 15}, "b": {2, 12}, "c": {1, 1}}, maps.Collect(d.Store[string, stats]("stats").All()))
+	assert.Equal(t, testcases.WantMax, d.Output("max", serde.String(), serde.Int64()).Latest())
+	assert.Equal(t, testcases.WantStats, d.Output("stats", serde.String(), serde.JSON[testcases.Stats]()).Latest())
+	assert.Equal(t, testcases.WantStats, maps.Collect(d.Store[string, testcases.Stats]("stats").All()))
 }
 
 // As state_test.go's TestTableReaggregation: moves and tombstones.
 func TestTableReaggregation(t *testing.T) {
-	b := stream.NewBuilder()
-	stream.SourceTable(b, "users", serde.String(), serde.String(), stream.Named("users")).
-		GroupBy(func(user, region string) (string, string) { return region, user }, serde.String(), serde.String()).
-		Count(stream.Named("users-per-region")).
-		ToStream().To("per-region", nil, nil)
-	d := streamtest.New(t, b, streamtest.Config{Partitions: 2})
+	d := streamtest.New(t, testcases.UsersPerRegion(), streamtest.Config{Partitions: 2})
 	users := d.Input("users", serde.String(), serde.String())
-	users.Pipe("ann", "eu")
-	users.Pipe("bob", "eu")
-	users.Pipe("cid", "us")
-	users.Pipe("dan", "apac")
-	assert.Equal(t, map[string]int64{"eu": 2, "us": 1, "apac": 1}, d.Output("per-region", serde.String(), serde.Int64()).Latest())
-	// bob moves to us, dan is deleted, ann's row is rewritten unchanged.
-	users.Pipe("bob", "us")
-	users.PipeTombstone("dan")
-	users.Pipe("ann", "eu")
-	assert.Equal(t, map[string]int64{"eu": 1, "us": 2, "apac": 0}, d.Output("per-region", serde.String(), serde.Int64()).Latest())
-	assert.Equal(t, map[string]string{"ann": "eu", "bob": "us", "cid": "us"}, maps.Collect(d.Store[string, string]("users").All()))
+	for _, p := range testcases.UsersPerRegionPhases {
+		pipeUpdates(users, p.Updates)
+		assert.Equal(t, p.Want, d.Output("per-region", serde.String(), serde.Int64()).Latest())
+	}
+	assert.Equal(t, testcases.WantUsers, maps.Collect(d.Store[string, string]("users").All()))
 }
 
 // As state_test.go's TestTableFilterTo: tombstones for deleted and
 // filtered-out rows.
 func TestTableFilterTo(t *testing.T) {
-	b := stream.NewBuilder()
-	stream.SourceTable(b, "prices", serde.String(), serde.Int64(), stream.Named("prices")).
-		Filter(func(_ string, p int64) bool { return p >= 100 }).
-		MapValues(func(p int64) int64 { return p * 2 }).
-		To("expensive", nil, nil)
-	d := streamtest.New(t, b, streamtest.Config{})
+	d := streamtest.New(t, testcases.ExpensivePrices(), streamtest.Config{})
 	prices := d.Input("prices", serde.String(), serde.Int64())
-	prices.Pipe("tv", 500)
-	prices.Pipe("pen", 2)
-	prices.Pipe("car", 9000)
+	phases := testcases.ExpensivePricesPhases
+	require.Len(t, phases, 2)
+	pipeUpdates(prices, phases[0].Updates)
 	expensive := d.Output("expensive", serde.String(), serde.Int64())
-	assert.Equal(t, map[string]int64{"tv": 1000, "car": 18000}, expensive.Latest())
-	prices.Pipe("tv", 50)
-	prices.PipeTombstone("car")
+	assert.Equal(t, phases[0].Want, expensive.Latest())
+	// Both updates of the second phase remove a row of the output.
+	pipeUpdates(prices, phases[1].Updates)
 	recs := expensive.Records()
 	require.Len(t, recs, 2)
 	assert.True(t, recs[0].Tombstone && recs[1].Tombstone)
-	assert.Equal(t, map[string]int64{}, d.Output("expensive", serde.String(), serde.Int64()).Latest())
+	assert.Equal(t, phases[1].Want, d.Output("expensive", serde.String(), serde.Int64()).Latest())
 }
 
-// badInputTopology and the input of pipeBad are those of runtime_test.go.
-func badInputTopology(in, out string) *stream.Builder {
-	b := stream.NewBuilder()
-	stream.Source(b, in, serde.String(), serde.Int64()).
-		MapValues(func(v int64) int64 {
-			if v == 99 {
-				panic("ninety-nine is not allowed")
-			}
-			return v * 2
-		}).
-		To(out, nil, nil)
-	return b
-}
-
-func pipeBad(in *streamtest.InputTopic[string, int64]) {
-	in.Pipe("a", 1)
-	in.Pipe("b", 2)
-	in.PipeBytes([]byte("c"), []byte("x"), stream.Header{Key: "h", Value: []byte("v")})
-	in.Pipe("d", 3)
-	in.Pipe("e", 99)
-	in.Pipe("f", 4)
+// pipeBad pipes records of testcases.BadRecords: a Raw value as its bytes.
+func pipeBad(d *streamtest.Driver, in *streamtest.InputTopic[string, int64], recs []testcases.BadRecord) {
+	for _, r := range recs {
+		if r.Raw != nil {
+			in.PipeBytes([]byte(r.Key), r.Raw, r.Headers...)
+		} else {
+			in.PipeRecord(stream.Record[string, int64]{Key: r.Key, Value: r.Value, Timestamp: d.Now().UnixMilli(), Headers: r.Headers})
+		}
+	}
 }
 
 func TestBadRecordFail(t *testing.T) {
-	d := streamtest.New(t, badInputTopology("bad-in", "bad-out"), streamtest.Config{})
+	d := streamtest.New(t, testcases.BadInput("bad-in", "bad-out"), streamtest.Config{})
 	in := d.Input("bad-in", serde.String(), serde.Int64())
-	in.Pipe("a", 1)
-	in.Pipe("b", 2)
-	err := in.TryPipeBytes([]byte("c"), []byte("x"))
+	pipeBad(d, in, testcases.BadRecords[:2])
+	bad := testcases.BadRecords[2]
+	require.NotNil(t, bad.Raw)
+	err := in.TryPipeBytes([]byte(bad.Key), bad.Raw, bad.Headers...)
 	var re *stream.RecordError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "bad-in", re.Topic)
@@ -373,23 +234,24 @@ func TestBadRecordFail(t *testing.T) {
 	assert.Equal(t, "value", se.Part)
 	assert.ErrorIs(t, err, serde.ErrSize)
 	assert.Contains(t, err.Error(), `topic "bad-in" partition 0 offset 2`)
-	assert.Equal(t, []string{"a=2", "b=4"}, kvs(d.Output("bad-out", serde.String(), serde.Int64()).ReadAll()))
+	assert.Equal(t, testcases.BadInputFailed, testcases.Pairs(d.Output("bad-out", serde.String(), serde.Int64()).ReadAll()))
 	// The driver stopped, as the App does.
-	err = in.TryPipeRecord(stream.Record[string, int64]{Key: "d", Value: 3})
+	next := testcases.BadRecords[3]
+	err = in.TryPipeRecord(stream.Record[string, int64]{Key: next.Key, Value: next.Value})
 	assert.ErrorContains(t, err, "the driver stopped after an error")
 	assert.ErrorAs(t, err, &re)
 }
 
 func TestBadRecordSkip(t *testing.T) {
-	d := streamtest.New(t, badInputTopology("skip-in", "skip-out"), streamtest.Config{OnBadRecord: stream.SkipBadRecord()})
-	pipeBad(d.Input("skip-in", serde.String(), serde.Int64()))
-	assert.Equal(t, []string{"a=2", "b=4", "d=6", "f=8"}, kvs(d.Output("skip-out", serde.String(), serde.Int64()).ReadAll()))
+	d := streamtest.New(t, testcases.BadInput("skip-in", "skip-out"), streamtest.Config{OnBadRecord: stream.SkipBadRecord()})
+	pipeBad(d, d.Input("skip-in", serde.String(), serde.Int64()), testcases.BadRecords)
+	assert.Equal(t, testcases.BadInputSkipped, testcases.Pairs(d.Output("skip-out", serde.String(), serde.Int64()).ReadAll()))
 }
 
 func TestBadRecordDeadLetter(t *testing.T) {
-	d := streamtest.New(t, badInputTopology("dlq-in", "dlq-out"), streamtest.Config{OnBadRecord: stream.DeadLetterTopic("dlq")})
-	pipeBad(d.Input("dlq-in", serde.String(), serde.Int64()))
-	assert.Equal(t, []string{"a=2", "b=4", "d=6", "f=8"}, kvs(d.Output("dlq-out", serde.String(), serde.Int64()).ReadAll()))
+	d := streamtest.New(t, testcases.BadInput("dlq-in", "dlq-out"), streamtest.Config{OnBadRecord: stream.DeadLetterTopic("dlq")})
+	pipeBad(d, d.Input("dlq-in", serde.String(), serde.Int64()), testcases.BadRecords)
+	assert.Equal(t, testcases.BadInputSkipped, testcases.Pairs(d.Output("dlq-out", serde.String(), serde.Int64()).ReadAll()))
 	dead := d.Output("dlq", serde.String(), serde.String()).Records()
 	require.Len(t, dead, 2)
 	hdr := func(r streamtest.OutputRecord[string, string]) map[string]string {
@@ -416,11 +278,11 @@ func TestBadRecordDeadLetter(t *testing.T) {
 }
 
 func TestUnknownTopicAndStore(t *testing.T) {
-	d := streamtest.New(t, wordCount("lines", "counts"), streamtest.Config{})
+	d := streamtest.New(t, testcases.WordCount("lines", "counts"), streamtest.Config{})
 	err := d.Input("nope", serde.String(), serde.String()).TryPipeRecord(stream.Record[string, string]{Key: "k", Value: "v"})
 	assert.ErrorContains(t, err, `no source of the topology reads topic "nope"; it reads ["lines", "streamtest-word-counts-repartition"]`)
 	// Without a testing.TB, failures panic.
-	d = streamtest.New(nil, wordCount("lines", "counts"), streamtest.Config{})
+	d = streamtest.New(nil, testcases.WordCount("lines", "counts"), streamtest.Config{})
 	defer d.Close()
 	assert.PanicsWithError(t, `brook: unknown store: store "word-counts" holds other types than string and string`, func() {
 		d.Store[string, string]("word-counts")
