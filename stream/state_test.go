@@ -283,3 +283,21 @@ func TestSplitKeepsRekeyed(t *testing.T) {
 	branches["all"].GroupByKey().Count(stream.Named("c"))
 	assert.Contains(t, b.Describe(), "c-repartition", "grouping a split branch after a key change must repartition")
 }
+
+// TestChangelogPartitionMismatch starts an App whose changelog topic exists
+// with another number of partitions than the store has tasks.
+func TestChangelogPartitionMismatch(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("mm-lines", 3)
+	k.Topic("mm-counts", 3)
+	k.Topic("mm-word-counts-changelog", 1)
+	app, err := stream.New(testcases.WordCount("mm-lines", "mm-counts"), stream.Config{AppID: "mm", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	err = app.Run(context.Background())
+	var ie *stream.InternalTopicError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, "mm-word-counts-changelog", ie.Topic)
+	assert.Equal(t, int32(3), ie.Want)
+	assert.Equal(t, int32(1), ie.Got)
+	assert.Contains(t, err.Error(), "delete the internal topic")
+}
