@@ -58,20 +58,6 @@ func TestAbortLeavesNoTrace(t *testing.T) {
 		}
 		k.Produce(false, recs...)
 	}
-	checkSeq := func(out []*kgo.Record) map[string][]int64 {
-		seq := map[string][]int64{}
-		for _, r := range out {
-			v, err := serde.Int64().Deserialize("", r.Value)
-			require.NoError(t, err)
-			seq[string(r.Key)] = append(seq[string(r.Key)], v)
-		}
-		for key, s := range seq {
-			for i, v := range s {
-				require.Equal(t, int64(i+1), v, "key %s update %d", key, i)
-			}
-		}
-		return seq
-	}
 	dir := t.TempDir()
 	cfg := stream.Config{AppID: "abort", Brokers: k.Addrs, StateDir: dir}
 	app, err := stream.New(topology(), cfg)
@@ -87,7 +73,7 @@ func TestAbortLeavesNoTrace(t *testing.T) {
 	var pe *stream.PanicError
 	require.ErrorAs(t, err, &pe)
 	committed := k.ReadAll("ab-out", 500*time.Millisecond)
-	checkSeq(committed)
+	requireGapless(t, countUpdates(t, committed))
 	t.Logf("%d of %d outputs committed when the App stopped", len(committed), n)
 	assert.Less(t, len(committed), n, "the failing record's output was committed")
 
@@ -97,20 +83,8 @@ func TestAbortLeavesNoTrace(t *testing.T) {
 	go app.Run(context.Background())
 	defer app.Close()
 	feed(200, "")
-	out := k.Read("ab-out", n, 30*time.Second)
-	seq := checkSeq(out)
-	assert.Len(t, out, n)
-	for key, c := range want {
-		assert.Len(t, seq[key], int(c), "key %s", key)
-	}
+	requireExactlyOnce(t, k.Read("ab-out", n, 30*time.Second), want)
 	view, err := app.Store[string, int64]("ab-counts")
 	require.NoError(t, err)
-	got := map[string]int64{}
-	require.Eventually(t, func() bool {
-		clear(got)
-		for k, c := range view.All() {
-			got[k] = c
-		}
-		return assert.ObjectsAreEqual(want, got)
-	}, 10*time.Second, 50*time.Millisecond, "store: got %v, want %v", got, want)
+	requireStore(t, view, want, 10*time.Second)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/brookstream/brook/internal/kafkatest"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -145,29 +144,8 @@ func TestCrashExactlyOnce(t *testing.T) {
 	defer app.Close()
 	view, err := app.Store[string, int64]("counts")
 	require.NoError(t, err)
-	got := map[string]int64{}
-	require.Eventually(t, func() bool {
-		clear(got)
-		for k, n := range view.All() {
-			got[k] = n
-		}
-		return assert.ObjectsAreEqual(want, got)
-	}, 60*time.Second, 100*time.Millisecond, "store after crashes: got %v want %v", got, want)
+	requireStore(t, view, want, 60*time.Second)
 
 	// Every key's committed output is exactly 1..n.
-	out := k.Read("crash-out", total, 30*time.Second)
-	seq := map[string][]int64{}
-	for _, r := range out {
-		n, err := serde.Int64().Deserialize("", r.Value)
-		require.NoError(t, err)
-		seq[string(r.Key)] = append(seq[string(r.Key)], n)
-	}
-	require.Len(t, out, total, "one output per input")
-	for key, n := range want {
-		s := seq[key]
-		require.Len(t, s, int(n), "key %s", key)
-		for i, v := range s {
-			require.Equal(t, int64(i+1), v, "key %s update %d", key, i)
-		}
-	}
+	requireExactlyOnce(t, k.Read("crash-out", total, 30*time.Second), want)
 }

@@ -136,24 +136,7 @@ func TestScaleOut(t *testing.T) {
 	require.NoError(t, stop4())
 	stopWatch()
 	watchWG.Wait()
-	seq := map[string][]int64{}
-	for _, r := range out {
-		v, err := serde.Int64().Deserialize("", r.Value)
-		require.NoError(t, err)
-		seq[string(r.Key)] = append(seq[string(r.Key)], v)
-	}
-	assert.Len(t, out, total)
-	for key, c := range want {
-		s := seq[key]
-		if !assert.Len(t, s, int(c), "key %s", key) {
-			continue
-		}
-		for i, v := range s {
-			if !assert.Equal(t, int64(i+1), v, "key %s update %d", key, i) {
-				break
-			}
-		}
-	}
+	requireExactlyOnce(t, out, want)
 	assert.Empty(t, violations)
 	assert.Positive(t, assignments.Load())
 	t.Logf("%d records, %d keys, %d assignment snapshots checked", total, len(want), assignments.Load())
