@@ -296,14 +296,28 @@ func isLockErr(err error) bool {
 		errors.Is(err, syscall.EWOULDBLOCK)
 }
 
-// OpenOrWipe opens the DB in dir; if that fails for any reason other than
-// ErrLocked (corrupt or incompatible files, a half-deleted directory, ...)
-// it logs the error, wipes dir and opens an empty DB, reporting wiped. The
+// transient reports whether err comes from the machine rather than the
+// data (no file descriptors, no space, no permission, a failing disk):
+// wiping the state would not help, and would throw away good data.
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOSPC, syscall.EACCES, syscall.EPERM, syscall.ENOMEM, syscall.EIO, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenOrWipe opens the DB in dir. If that fails because of the data
+// (corrupt or incompatible files, a half-deleted directory, ...), it logs
+// the error, wipes dir and opens an empty DB, reporting wiped. ErrLocked and
+// faults of the machine (no file descriptors, no space, no permission, a
+// failing disk) are returned as they are, with nothing wiped. The
 // runtime then restores every store from offset 0, since Checkpoint reports
 // no checkpoint.
 func OpenOrWipe(dir string, opts Options) (db *DB, wiped bool, err error) {
 	db, err = Open(dir, opts)
-	if err == nil || errors.Is(err, ErrLocked) {
+	if err == nil || errors.Is(err, ErrLocked) || transient(err) {
 		return db, false, err
 	}
 	opts = opts.withDefaults()

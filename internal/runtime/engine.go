@@ -96,9 +96,10 @@ type Engine struct {
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr   atomic.Pointer[error]
-	ran       atomic.Bool
-	commitNow atomic.Bool // a store's cache is over budget
+	prodErr    atomic.Pointer[error]
+	ran        atomic.Bool
+	commitNow  atomic.Bool // a store's cache is over budget
+	incomplete atomic.Bool // polled records were not processed
 
 	parts      map[int]int32   // partitions (tasks) per sub-topology
 	changelogs map[string]bool // changelog topic names
@@ -338,7 +339,9 @@ func (e *Engine) loop(ctx context.Context) {
 			e.mu.Lock()
 			err := e.commitLocked(context.WithoutCancel(ctx))
 			e.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
+			// The commit ran without the loop's context: its errors are
+			// real even when shutdown has begun.
+			if err != nil && !errors.Is(err, context.Canceled) {
 				e.fail(err)
 			}
 			last = time.Now()
@@ -461,6 +464,22 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 		return
 	}
 	e.applyDropsLocked()
+	// Eager: every partition was revoked before this assignment, so a task
+	// still here missed its revoke (GroupTransactSession skips the user's
+	// revoke/lost callback while its flag from an earlier one is still set,
+	// which only End resets). Its state may be stale: drop it.
+	if len(e.tasks) > 0 {
+		e.log.Warn("dropping tasks whose revoke was not delivered", "tasks", len(e.tasks))
+		e.barrier()
+		if e.sess != nil {
+			e.discardLocked()
+		}
+		for _, t := range e.tasks {
+			t.w.tasks--
+			e.closeTask(t, true)
+		}
+		e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
+	}
 	for topic, parts := range assigned {
 		sub := e.topicTo[topic]
 		if sub == nil {

@@ -49,13 +49,12 @@ func (e *Engine) transactionalID() (string, error) {
 // checkpoints. If the transaction aborts (a rebalance, a fenced member, a
 // produce error), the stores drop their uncommitted writes, the consumer
 // rewinds to the committed offsets, and processing resumes from there.
-// e.mu must be held.
+// e.mu must be held and the workers idle (commitLocked's barrier).
 func (e *Engine) commitTxn(ctx context.Context) error {
 	if !e.inTxn {
 		return nil
 	}
-	e.barrier()
-	commit := !e.failed.Load() && e.prodErr.Load() == nil
+	commit := !e.failed.Load() && e.prodErr.Load() == nil && !e.incomplete.Swap(false)
 	if commit {
 		if err := e.flushStores(); err != nil {
 			e.fail(err)
@@ -65,13 +64,12 @@ func (e *Engine) commitTxn(ctx context.Context) error {
 	return e.endTxn(ctx, commit)
 }
 
-// endTxn ends the open transaction. e.mu must be held; it is released
-// while the transaction ends.
+// endTxn ends the open transaction. e.mu must be held and the workers
+// idle; e.mu is released while the transaction ends.
 func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	if !e.inTxn {
 		return nil
 	}
-	e.barrier()
 	try := kgo.TryAbort
 	if commit {
 		try = kgo.TryCommit

@@ -192,9 +192,7 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 		}
 		c.next.Store(end)
 		prog.Done = true
-		if e.o.OnRestore != nil {
-			e.o.OnRestore(prog)
-		}
+		e.reportRestore(prog)
 		e.log.Info("restored store", "task", t.t.ID, "store", name, "records", prog.Restored)
 	}
 	return nil
@@ -233,7 +231,13 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		}
 		var aerr error
 		fs.EachRecord(func(r *kgo.Record) {
-			if aerr != nil || r.Offset >= end {
+			if aerr != nil {
+				return
+			}
+			if r.Offset >= end {
+				// Everything below end was delivered or filtered
+				// (aborted records under read_committed).
+				next = max(next, end)
 				return
 			}
 			if r.Attrs.IsControl() {
@@ -247,8 +251,8 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		if aerr != nil {
 			return fmt.Errorf("brook: task %s: restore store %q: %w", t.t.ID, c.store.Name(), aerr)
 		}
-		if e.o.OnRestore != nil && time.Since(lastReport) > 100*time.Millisecond {
-			e.o.OnRestore(*prog)
+		if time.Since(lastReport) > 100*time.Millisecond {
+			e.reportRestore(*prog)
 			lastReport = time.Now()
 		}
 	}
@@ -340,4 +344,18 @@ func (e *Engine) Stores(store string) (views []LocalStore, partitions int32, ok 
 	}
 	slices.SortFunc(views, func(a, b LocalStore) int { return int(a.Partition - b.Partition) })
 	return views, e.parts[sub], true
+}
+
+// reportRestore calls the user's OnRestore; a panic in it is logged, not
+// allowed to kill the process.
+func (e *Engine) reportRestore(p RestoreProgress) {
+	if e.o.OnRestore == nil {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			e.log.Error("Config.OnRestore panicked", "store", p.Store, "task", p.Task, "panic", v)
+		}
+	}()
+	e.o.OnRestore(p)
 }

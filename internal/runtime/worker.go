@@ -72,6 +72,12 @@ func (w *worker) run(e *Engine) {
 			}
 			continue
 		}
+		if !it.task.restored {
+			// The restore was cut short (shutdown): the store is behind its
+			// changelog. Process nothing, commit nothing of this fetch.
+			e.incomplete.Store(true)
+			continue
+		}
 		it.task.process(e, it.recs)
 		if db := it.task.t.DB; db != nil && db.NeedsCommit() {
 			e.commitNow.Store(true)
