@@ -53,12 +53,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"time"
 
@@ -66,7 +64,6 @@ import (
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/state"
 	"github.com/brookstream/brook/stream"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -204,26 +201,7 @@ func main() {
 	idle := flag.Duration("idle", time.Second, "how long a user may stay without clicking before the session ends")
 	flag.Parse()
 
-	// Give up after 25 seconds, or on Ctrl-C: run then stops the app and
-	// cleans up. Should that hang (the app's final commit waits for Kafka),
-	// exit anyway at 30.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, *brokers, *idle, os.Stdout) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		err = errors.New("still shutting down after 30s; giving up")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "idle-sessions:", err)
-		cancel()
-		os.Exit(1)
-	}
+	exampleutil.Main("idle-sessions", func(ctx context.Context) error { return run(ctx, *brokers, *idle, os.Stdout) })
 }
 
 // run is the example: it sets up Kafka and the topics, writes the first
@@ -242,7 +220,7 @@ func run(ctx context.Context, brokers string, idle time.Duration, out io.Writer)
 	if err := exampleutil.CreateTopics(ctx, addrs, 3, clicksTopic, sessionsTopic); err != nil {
 		return err
 	}
-	if err := checkEmpty(ctx, addrs, clicksTopic, sessionsTopic); err != nil {
+	if err := exampleutil.CheckEmpty(ctx, addrs, fmt.Sprintf("them (%s, %s and %s-*) and the consumer group %s", clicksTopic, sessionsTopic, appID, appID), clicksTopic, sessionsTopic); err != nil {
 		return err
 	}
 	if err := produceClicks(ctx, addrs, firstClicks); err != nil {
@@ -385,34 +363,6 @@ func printEnded(out io.Writer, idle time.Duration, recs []*kgo.Record) error {
 			return fmt.Errorf("output record keyed %q is the session of %q", r.Key, e.User)
 		}
 		fmt.Fprintf(out, "  key=%s value=%s\n", r.Key, r.Value)
-	}
-	return nil
-}
-
-// checkEmpty fails if any of topics has records. The example expects the
-// sessions of its own clicks only: on a second run against the same
-// cluster, it would read the first run's sessions.
-func checkEmpty(ctx context.Context, addrs []string, topics ...string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	for _, t := range topics {
-		var n int64
-		for _, o := range ends[t] {
-			n += o.Offset
-		}
-		if n > 0 {
-			return fmt.Errorf("topic %q already has %d records, from an earlier run? Use a cluster without the example's topics, or delete them (%s, %s and %s-*) and the consumer group %s", t, n, clicksTopic, sessionsTopic, appID, appID)
-		}
 	}
 	return nil
 }

@@ -42,7 +42,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/brookstream/brook/internal/exampleutil"
 	"github.com/brookstream/brook/serde"
@@ -117,13 +116,7 @@ func buildTopology() *stream.Builder {
 func main() {
 	brokers := flag.String("brokers", "", "Kafka brokers, host:port[,host:port...]; empty starts an in-process Kafka")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := run(ctx, *brokers, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "router:", err)
-		cancel()
-		os.Exit(1)
-	}
+	exampleutil.Main("router", func(ctx context.Context) error { return run(ctx, *brokers, os.Stdout) })
 }
 
 // run is the example: it sets up Kafka and the topics, writes the input,

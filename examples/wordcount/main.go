@@ -52,13 +52,11 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"time"
@@ -68,7 +66,6 @@ import (
 	"github.com/brookstream/brook/internal/exampleutil"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -118,26 +115,7 @@ func main() {
 	stateDir := flag.String("state-dir", "", "directory for the app's local state, kept at exit; empty uses a temporary directory removed at exit")
 	flag.Parse()
 
-	// Give up after 25 seconds, or on Ctrl-C: run then stops the app and
-	// cleans up. Should that hang (the app's final commit waits for Kafka),
-	// exit anyway at 30.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, *brokers, *stateDir, os.Stdout) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		err = errors.New("still shutting down after 30s; giving up")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "wordcount:", err)
-		cancel()
-		os.Exit(1)
-	}
+	exampleutil.Main("wordcount", func(ctx context.Context) error { return run(ctx, *brokers, *stateDir, os.Stdout) })
 }
 
 // run is the example: it sets up Kafka and the topics, writes the input,
@@ -166,7 +144,7 @@ func run(ctx context.Context, brokers, stateDir string, out io.Writer) (err erro
 	if err := exampleutil.CreateTopics(ctx, addrs, 3, linesTopic, countsTopic); err != nil {
 		return err
 	}
-	if err := checkEmpty(ctx, addrs, linesTopic, countsTopic); err != nil {
+	if err := exampleutil.CheckEmpty(ctx, addrs, fmt.Sprintf("them (%s, %s and %s-*) and the consumer group %s", linesTopic, countsTopic, appID, appID), linesTopic, countsTopic); err != nil {
 		return err
 	}
 	var input []*kgo.Record
@@ -242,36 +220,6 @@ func run(ctx context.Context, brokers, stateDir string, out io.Writer) (err erro
 		return fmt.Errorf("the last output record of each word differs from the store:\n  topic %v\n  store %v", last, got)
 	}
 	fmt.Fprintf(out, "Output topic %q: %d update records for %d words read; the last record of each word is its final count.\n", countsTopic, len(updates), nWords)
-	return nil
-}
-
-// checkEmpty fails if any of topics has records. The example's expected
-// output holds only for topics that it alone has written to: on a second run
-// against the same cluster, the store would be restored with the first
-// run's counts, which are exactly those expected, before the new lines are
-// counted.
-func checkEmpty(ctx context.Context, addrs []string, topics ...string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	for _, t := range topics {
-		var n int64
-		for _, o := range ends[t] {
-			n += o.Offset
-		}
-		if n > 0 {
-			return fmt.Errorf("topic %q already has %d records, from an earlier run? Use a cluster without the example's topics, or delete them (%s, %s and %s-*) and the consumer group %s", t, n, linesTopic, countsTopic, appID, appID)
-		}
-	}
 	return nil
 }
 

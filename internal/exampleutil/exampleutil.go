@@ -9,9 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/brookstream/brook/internal/embedded"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -104,4 +108,57 @@ func ReadN(ctx context.Context, addrs []string, topic string, n int) ([]*kgo.Rec
 		return out, err
 	}
 	return out, nil
+}
+
+// Main runs an example's run function the way every example's main does:
+// it gives up after 25 seconds or on Ctrl-C (run gets a cancelled context
+// and stops its app), exits anyway at 30 seconds should shutting down hang,
+// and on an error prints it prefixed with name and exits 1.
+func Main(name string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		err = errors.New("still shutting down after 30s; giving up")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		cancel()
+		os.Exit(1)
+	}
+}
+
+// CheckEmpty fails if any of topics has records. Examples whose expected
+// output holds only for topics they alone wrote call it before writing
+// their input; the error says what to clean up (cleanup names the example's
+// topics and consumer group).
+func CheckEmpty(ctx context.Context, addrs []string, cleanup string, topics ...string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	for _, t := range topics {
+		var n int64
+		for _, o := range ends[t] {
+			n += o.Offset
+		}
+		if n > 0 {
+			return fmt.Errorf("topic %q already has %d records, from an earlier run? Use a cluster without the example's topics, or delete %s", t, n, cleanup)
+		}
+	}
+	return nil
 }
