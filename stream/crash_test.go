@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
-	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,15 +31,7 @@ import (
 
 const crashChildEnv = "BROOK_CRASH_CHILD"
 
-func crashTopology() *stream.Builder {
-	b := stream.NewBuilder()
-	stream.Source(b, "crash-in", serde.String(), serde.String()).
-		GroupByKey().
-		Count(stream.Named("counts")).
-		ToStream().
-		To("crash-out", nil, nil)
-	return b
-}
+func crashTopology() *stream.Builder { return countByKey("crash-in", "counts", "crash-out") }
 
 func crashConfig(brokers []string, dir string) stream.Config {
 	return stream.Config{

@@ -61,3 +61,15 @@ func requireStore(t *testing.T, view *stream.StoreView[string, int64], want map[
 		return assert.ObjectsAreEqual(want, got)
 	}, timeout, 50*time.Millisecond, "store: got %v, want %v", got, want)
 }
+
+// countByKey counts the records of in per key in the store named store and
+// writes every update to out.
+func countByKey(in, store, out string) *stream.Builder {
+	b := stream.NewBuilder()
+	stream.Source(b, in, serde.String(), serde.String()).
+		GroupByKey().
+		Count(stream.Named(store)).
+		ToStream().
+		To(out, nil, nil)
+	return b
+}

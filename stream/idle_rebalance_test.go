@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
-	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,12 +21,7 @@ func TestIdleMemberTwoRebalances(t *testing.T) {
 	k := kafkatest.New(t)
 	k.Topic("idle-in", 4)
 	k.Topic("idle-out", 4)
-	topo := func() *stream.Builder {
-		b := stream.NewBuilder()
-		stream.Source(b, "idle-in", serde.String(), serde.String()).
-			GroupByKey().Count(stream.Named("idle-counts")).ToStream().To("idle-out", nil, nil)
-		return b
-	}
+	topo := func() *stream.Builder { return countByKey("idle-in", "idle-counts", "idle-out") }
 	hb := []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond)}
 	cfgA := stream.Config{AppID: "idle", ClientOpts: append(hb, kgo.ClientID("A")), Brokers: k.Addrs, StateDir: t.TempDir(), InMemoryState: true}
 	appA, err := stream.New(topo(), cfgA)

@@ -6,26 +6,20 @@ import (
 	"time"
 
 	"github.com/brookstream/brook/internal/kafkatest"
-	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// A shutdown during a restore: the records queued behind the restore are
-// processed against the half-restored store, the store's writes are never
-// flushed (the task is not "restored"), and the transaction commits the
-// output and the offsets.
+// TestShutdownDuringRestore stops an App while a task restores. The
+// records queued behind the restore must not be processed against the
+// half-restored store, nor their offsets committed: after a restart every
+// key's output is exactly 1..n.
 func TestShutdownDuringRestore(t *testing.T) {
 	k := kafkatest.New(t)
 	k.Topic("rs-in", 1)
 	k.Topic("rs-out", 1)
-	topo := func() *stream.Builder {
-		b := stream.NewBuilder()
-		stream.Source(b, "rs-in", serde.String(), serde.String()).
-			GroupByKey().Count(stream.Named("rc")).ToStream().To("rs-out", nil, nil)
-		return b
-	}
+	topo := func() *stream.Builder { return countByKey("rs-in", "rc", "rs-out") }
 	cfg := stream.Config{AppID: "rs"}
 	stop1 := start(t, k, topo(), cfg)
 	k.Produce(false, rec("rs-in", "k", "a"), rec("rs-in", "k", "b"), rec("rs-in", "k", "c"))
