@@ -12,13 +12,14 @@ func TestDescribeMermaid(t *testing.T) {
         n0["KSTREAM-SOURCE-0000000000"]
         n1["KSTREAM-FLATMAPVALUES-0000000001"]
         n2["KSTREAM-KEY-SELECT-0000000002"]
-        n3["word-counts-repartition-sink"]
+        n3["word-counts-repartition-filter"]
+        n4["word-counts-repartition-sink"]
     end
     subgraph sub1 ["Sub-topology: 1"]
-        n4["word-counts-repartition-source"]
-        n5["word-counts"]
-        n6["KTABLE-TOSTREAM-0000000006"]
-        n7["KSTREAM-SINK-0000000007"]
+        n5["word-counts-repartition-source"]
+        n6["KSTREAM-AGGREGATE-0000000003"]
+        n7["KTABLE-TOSTREAM-0000000007"]
+        n8["KSTREAM-SINK-0000000008"]
         s0[("word-counts")]
     end
     t0[/"lines"/]
@@ -28,13 +29,14 @@ func TestDescribeMermaid(t *testing.T) {
     n0 --> n1
     n1 --> n2
     n2 --> n3
-    n3 --> t1
-    t1 --> n4
-    n4 --> n5
+    n3 --> n4
+    n4 --> t1
+    t1 --> n5
     n5 --> n6
-    n5 -.- s0
     n6 --> n7
-    n7 --> t2
+    n6 -.- s0
+    n7 --> n8
+    n8 --> t2
 `
 	assert.Equal(t, want, wordCount("lines", "counts").DescribeMermaid())
 }
@@ -47,14 +49,15 @@ func TestDescribeDOT(t *testing.T) {
 		n0 [label="KSTREAM-SOURCE-0000000000"];
 		n1 [label="KSTREAM-FLATMAPVALUES-0000000001"];
 		n2 [label="KSTREAM-KEY-SELECT-0000000002"];
-		n3 [label="word-counts-repartition-sink"];
+		n3 [label="word-counts-repartition-filter"];
+		n4 [label="word-counts-repartition-sink"];
 	}
 	subgraph cluster_1 {
 		label="Sub-topology: 1";
-		n4 [label="word-counts-repartition-source"];
-		n5 [label="word-counts"];
-		n6 [label="KTABLE-TOSTREAM-0000000006"];
-		n7 [label="KSTREAM-SINK-0000000007"];
+		n5 [label="word-counts-repartition-source"];
+		n6 [label="KSTREAM-AGGREGATE-0000000003"];
+		n7 [label="KTABLE-TOSTREAM-0000000007"];
+		n8 [label="KSTREAM-SINK-0000000008"];
 		s0 [label="word-counts", shape=cylinder];
 	}
 	t0 [label="lines", shape=parallelogram];
@@ -64,13 +67,14 @@ func TestDescribeDOT(t *testing.T) {
 	n0 -> n1;
 	n1 -> n2;
 	n2 -> n3;
-	n3 -> t1;
-	t1 -> n4;
-	n4 -> n5;
+	n3 -> n4;
+	n4 -> t1;
+	t1 -> n5;
 	n5 -> n6;
-	n5 -> s0 [dir=none, style=dashed];
 	n6 -> n7;
-	n7 -> t2;
+	n6 -> s0 [dir=none, style=dashed];
+	n7 -> n8;
+	n8 -> t2;
 }
 `
 	assert.Equal(t, want, wordCount("lines", "counts").DescribeDOT())

@@ -1,0 +1,106 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/internal/testcases"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// runInputs runs b on the in-process Kafka with one-partition topics in
+// and out, writes recs to in (values serialized with vs from parse) and
+// returns the first n records of out, formatted as testcases.Out, and the
+// App's dropped-record counts.
+func runInputs[V any](t *testing.T, b *stream.Builder, in string, vs serde.Serde[V], parse func(string) V, recs []testcases.Input, out string, n int) ([]string, map[string]stream.DroppedCounts) {
+	t.Helper()
+	k := kafkatest.New(t)
+	k.Topic(in, 1)
+	k.Topic(out, 1)
+	app, err := stream.New(b, stream.Config{AppID: t.Name(), Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-errc)
+	}()
+	var krs []*kgo.Record
+	for _, r := range recs {
+		kr := &kgo.Record{Topic: in, Timestamp: time.UnixMilli(r.Timestamp)}
+		if !r.NoKey {
+			kr.Key = []byte(r.Key)
+		}
+		if !r.NoValue {
+			v, err := vs.Serialize(in, parse(r.Value))
+			require.NoError(t, err)
+			kr.Value = v
+		}
+		krs = append(krs, kr)
+	}
+	k.Produce(false, krs...)
+	got := k.Read(out, n, 30*time.Second)
+	// Nothing more comes: a quiet period after the expected records.
+	time.Sleep(500 * time.Millisecond)
+	all := k.Read(out, n+1, 2*time.Second)
+	require.Len(t, all, len(got), "more records than expected on %s", out)
+	var lines []string
+	for _, r := range got {
+		v := testcases.Tombstone
+		if r.Value != nil {
+			n, err := serde.Int64().Deserialize(out, r.Value)
+			require.NoError(t, err)
+			v = fmt.Sprint(n)
+		}
+		lines = append(lines, testcases.Out(string(r.Key), v, r.Timestamp.UnixMilli()))
+	}
+	return lines, app.DroppedRecords()
+}
+
+func parseStr(s string) string { return s }
+
+func parseInt64(s string) int64 {
+	var n int64
+	_, _ = fmt.Sscan(s, &n)
+	return n
+}
+
+// TestNullSkips: null keys and values are skipped by a stream count and
+// counted per task, and result timestamps never go back (Kafka Streams'
+// KStreamAggregate#process and KGroupedStreamImplTest's
+// shouldCountAndIgnoreNullKeys / count with null values; the timestamps as
+// in KStreamAggregateProcessorTest: max(record, previous aggregate)).
+// The streamtest driver runs the same case.
+func TestNullSkips(t *testing.T) {
+	got, dropped := runInputs(t, testcases.NullSkips(), "events", serde.String(), parseStr, testcases.NullSkipsInput, "event-counts", len(testcases.NullSkipsWant))
+	assert.Equal(t, testcases.NullSkipsWant, got)
+	assert.Equal(t, map[string]stream.DroppedCounts{"0_0": testcases.NullSkipsDropped}, dropped)
+}
+
+// TestRegionCounts: table re-aggregation as Kafka Streams does since
+// KIP-904 (KTableRepartitionMap#process, KTableAggregate#process,
+// KTableAggregateTest): one update for a row that stays in its group,
+// subtract-then-add for a row that moves, timestamps max(record,
+// aggregate); KTableSource skips a record without a key.
+func TestRegionCounts(t *testing.T) {
+	got, dropped := runInputs(t, testcases.RegionCounts(), "members", serde.String(), parseStr, testcases.RegionCountsInput, "region-counts", len(testcases.RegionCountsWant))
+	assert.Equal(t, testcases.RegionCountsWant, got)
+	assert.Equal(t, testcases.RegionCountsDropped, dropped["0_0"])
+}
+
+// TestPriceChanges: Table.ToStream forwards deletes, which Filter and
+// MapValues pass on and To writes as tombstones (KTableImpl#toStream maps
+// a change to its new value, null for a delete; KStreamImplTest's sinks
+// write null values).
+func TestPriceChanges(t *testing.T) {
+	got, _ := runInputs(t, testcases.PriceChanges(), "price-list", serde.Int64(), parseInt64, testcases.PriceChangesInput, "price-changes", len(testcases.PriceChangesWant))
+	assert.Equal(t, testcases.PriceChangesWant, got)
+}
