@@ -104,3 +104,53 @@ func TestPriceChanges(t *testing.T) {
 	got, _ := runInputs(t, testcases.PriceChanges(), "price-list", serde.Int64(), parseInt64, testcases.PriceChangesInput, "price-changes", len(testcases.PriceChangesWant))
 	assert.Equal(t, testcases.PriceChangesWant, got)
 }
+
+// TestTimestampRestored: an aggregate's timestamp is stored with it and
+// survives a restore from the changelog, whose records hold the plain
+// value with the aggregate's timestamp as the record timestamp, as Kafka
+// Streams' timestamped stores write their changelogs
+// (ValueAndTimestampSerializer, ChangeLoggingTimestampedKeyValueBytesStore).
+func TestTimestampRestored(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("events", 1)
+	k.Topic("event-counts", 1)
+	run := func(stateDir string) (stop func()) {
+		app, err := stream.New(testcases.NullSkips(), stream.Config{AppID: "ts-restore", Brokers: k.Addrs, StateDir: stateDir})
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- app.Run(ctx) }()
+		return func() {
+			cancel()
+			require.NoError(t, <-errc)
+		}
+	}
+	produce := func(key, value string, ts int64) {
+		k.Produce(false, &kgo.Record{Topic: "events", Key: []byte(key), Value: []byte(value), Timestamp: time.UnixMilli(ts)})
+	}
+	stop := run(t.TempDir())
+	produce("a", "x", 10)
+	produce("a", "y", 5)
+	require.Len(t, k.Read("event-counts", 2, 30*time.Second), 2)
+	stop()
+
+	cl := k.Read("ts-restore-event-counts-changelog", 1, 10*time.Second)
+	require.NotEmpty(t, cl)
+	last := cl[len(cl)-1]
+	n, err := serde.Int64().Deserialize("", last.Value)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "the changelog holds the plain value")
+	assert.Equal(t, int64(10), last.Timestamp.UnixMilli(), "and the aggregate's timestamp")
+
+	// A new state directory: the store is restored from the changelog,
+	// timestamps included.
+	stop = run(t.TempDir())
+	defer stop()
+	produce("a", "z", 3)
+	got := k.Read("event-counts", 3, 30*time.Second)
+	require.Len(t, got, 3)
+	n, err = serde.Int64().Deserialize("", got[2].Value)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), n)
+	assert.Equal(t, int64(10), got[2].Timestamp.UnixMilli())
+}
