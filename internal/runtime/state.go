@@ -34,13 +34,14 @@ type RestoreProgress struct {
 // changelog is the changelog of one store of one task; the promise of its
 // records keeps next, the offset after the last acknowledged one.
 type changelog struct {
-	topic string
-	store *state.CachedStore
+	topic   string
+	store   *state.CachedStore
+	next    atomic.Int64
+	promise func(*kgo.Record, error)
+
 	// timestamped: the store's values carry a timestamp, which the
 	// changelog holds as the record timestamp (see state.AppendTimestamped).
 	timestamped bool
-	next        atomic.Int64
-	promise     func(*kgo.Record, error)
 }
 
 // partitioner sends changelog records to the partition set on them (the
