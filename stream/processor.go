@@ -117,7 +117,7 @@ func (s *KeyValueStoreSpec[K, V]) connect(b *Builder, n *topo.Node) {
 			return
 		}
 	}
-	b.addStore(n, s.name, s.ks, s.vs)
+	b.addStore(n, s.name, s.ks, s.vs, false)
 	b.g.Stores[len(b.g.Stores)-1].Owner = s
 }
 
