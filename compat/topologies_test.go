@@ -100,7 +100,7 @@ var topologies = map[string]def{
 		build: func(b *stream.Builder) {
 			stream.Source(b, "in", serde.String(), serde.String()).
 				GroupByKey().
-				Count(stream.Named("counts")).
+				Count(stream.Materialized("counts")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},
@@ -112,7 +112,7 @@ var topologies = map[string]def{
 				FlatMapValues(words).
 				WithSerdes(nstr(), serde.String()).
 				GroupBy(func(_ *string, w string) string { return w }, serde.String()).
-				Count(stream.Named("word-counts")).
+				Count(stream.Materialized("word-counts")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},
@@ -124,7 +124,7 @@ var topologies = map[string]def{
 				SelectKey(func(_, v *string) *string { return v }).
 				WithSerdes(nstr(), nstr()).
 				GroupByKey().
-				Count(stream.Named("counts")).
+				Count(stream.Materialized("counts")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},
@@ -134,7 +134,7 @@ var topologies = map[string]def{
 		build: func(b *stream.Builder) {
 			stream.Source(b, "in", serde.String(), serde.String()).
 				GroupByKey().
-				Reduce(func(agg, v string) string { return agg + "|" + v }, stream.Named("reduced")).
+				Reduce(func(agg, v string) string { return agg + "|" + v }, stream.Materialized("reduced")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strStr},
@@ -145,7 +145,7 @@ var topologies = map[string]def{
 			stream.Source(b, "in", serde.String(), serde.String()).
 				GroupByKey().
 				Aggregate(func() int64 { return 0 }, func(_ string, v string, a int64) int64 { return a + int64(len(v)) },
-					serde.Int64(), stream.Named("lens")).
+					serde.Int64(), stream.Materialized("lens")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},
@@ -153,7 +153,7 @@ var topologies = map[string]def{
 	},
 	"table-source": {
 		build: func(b *stream.Builder) {
-			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Named("tbl")).
+			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Materialized("tbl")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strStr},
@@ -161,7 +161,7 @@ var topologies = map[string]def{
 	},
 	"table-filter-map": {
 		build: func(b *stream.Builder) {
-			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Named("tbl")).
+			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Materialized("tbl")).
 				Filter(func(_, v string) bool { return len(v) > 2 }).
 				MapValues(strings.ToUpper).
 				ToStream().To("out", nil, nil)
@@ -171,9 +171,9 @@ var topologies = map[string]def{
 	},
 	"table-groupby-count": {
 		build: func(b *stream.Builder) {
-			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Named("tbl")).
+			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Materialized("tbl")).
 				GroupBy(func(k, v string) (string, string) { return v, k }, serde.String(), serde.String()).
-				Count(stream.Named("by-value")).
+				Count(stream.Materialized("by-value")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},
@@ -181,12 +181,12 @@ var topologies = map[string]def{
 	},
 	"table-groupby-aggregate": {
 		build: func(b *stream.Builder) {
-			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Named("tbl")).
+			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Materialized("tbl")).
 				GroupBy(func(_, v string) (string, string) { return first(v), v }, serde.String(), serde.String()).
 				Aggregate(func() int64 { return 0 },
 					func(_ string, v string, a int64) int64 { return a + int64(len(v)) },
 					func(_ string, v string, a int64) int64 { return a - int64(len(v)) },
-					serde.Int64(), stream.Named("lens")).
+					serde.Int64(), stream.Materialized("lens")).
 				ToStream().To("out", nil, nil)
 		},
 		outputs: map[string]kinds{"out": strLong},

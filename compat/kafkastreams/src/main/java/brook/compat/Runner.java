@@ -100,19 +100,21 @@ public final class Runner {
                             .append(r.timestamp()).append('\n');
                 }
             }
+            List<String> lines = new ArrayList<>();
             for (String store : def.stores()) {
                 KeyValueStore<Object, Object> s = d.getKeyValueStore(store);
-                List<String> lines = new ArrayList<>();
                 try (KeyValueIterator<Object, Object> it = s.all()) {
                     while (it.hasNext()) {
                         KeyValue<Object, Object> kv = it.next();
                         lines.add("store " + store + " " + CaseFile.quote(kv.key) + " " + CaseFile.quote(kv.value));
                     }
                 }
-                lines.sort(null);
-                for (String l : lines) {
-                    sb.append(l).append('\n');
-                }
+            }
+            // All stores' lines in one sort, as the Go side does (byte order
+            // and UTF-16 order agree on the ASCII the cases use).
+            lines.sort(null);
+            for (String l : lines) {
+                sb.append(l).append('\n');
             }
         }
         return sb.toString();
