@@ -26,6 +26,9 @@ type App struct {
 // *BuildError listing the topology's mistakes, or *ConfigError values
 // (joined) naming the fields at fault.
 func New(b *Builder, cfg Config) (*App, error) {
+	if b == nil {
+		return nil, &ConfigError{Field: "Builder", Msg: "is nil: make one with NewBuilder and add the topology to it"}
+	}
 	if err := b.Build(); err != nil {
 		return nil, err
 	}
@@ -34,6 +37,9 @@ func New(b *Builder, cfg Config) (*App, error) {
 	}
 	b.g.Resolve(cfg.AppID)
 	subs := b.g.Subtopologies()
+	if err := cfg.checkTopics(b.g, subs); err != nil {
+		return nil, err
+	}
 	var sinks []string
 	seen := map[string]bool{}
 	for _, n := range b.g.Nodes {
