@@ -340,7 +340,9 @@ func (c *Config) validate() error {
 	return errors.Join(errs...)
 }
 
-func isAlnum(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' }
+func isAlnum(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
 
 // checkHostPort checks a broker address: a host (name, IPv4 or bracketed
 // IPv6) and a port number.

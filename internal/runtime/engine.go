@@ -170,6 +170,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	// The watch goes on through the final commit, until Run returns.
+	h := newHealth()
+	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
+	defer wstop()
+	go e.watch(wctx, h)
 	topics := make([]string, 0, len(e.topicTo))
 	for t := range e.topicTo {
 		topics = append(topics, t)
@@ -186,6 +191,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
+		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, e.o.ClientOpts...)
 	e.workers = make([]*worker, e.o.Workers)
@@ -272,6 +278,7 @@ func (e *Engine) Stop() {
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
 	lastTick := last
+	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
@@ -286,6 +293,15 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			if errors.Is(err, kgo.ErrClientClosed) {
 				e.fail(err)
+				return
+			}
+			if topic == "" {
+				// franz-go reports group management errors with no
+				// partition: the member rejoins and retries.
+				if now := time.Now(); now.Sub(lastGroupWarn) >= stallReport {
+					lastGroupWarn = now
+					e.log.Warn("consumer group error; the client rejoins the group and retries", "group", e.o.AppID, "err", err)
+				}
 				return
 			}
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
