@@ -182,15 +182,6 @@ func DeadLetterTopic(topic string) BadRecordPolicy {
 	return BadRecordPolicy{topo.Policy{Kind: topo.PolicyDeadLetter, Topic: topic}}
 }
 
-// Header keys of dead-letter records.
-const (
-	HeaderError     = topo.HeaderError
-	HeaderTopic     = topo.HeaderTopic
-	HeaderPartition = topo.HeaderPartition
-	HeaderOffset    = topo.HeaderOffset
-	HeaderTask      = topo.HeaderTask
-)
-
 // ConfigError is a Config field with a bad value, or a nil *Builder given
 // to New (Field "Builder").
 type ConfigError struct {

@@ -115,4 +115,3 @@ func TestBrokerLostIsLogged(t *testing.T) {
 		t.Fatal("Run did not return after Close")
 	}
 }
-

@@ -112,6 +112,8 @@ type Engine struct {
 	inTxn   bool                 // loop goroutine only
 	txnMu   sync.Mutex           // held while a transaction ends
 
+	size sizing // record size limits, read at start
+
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
 }
@@ -193,7 +195,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
 		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
-	}, e.o.ClientOpts...)
+	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup
 	for i := range e.workers {
@@ -463,6 +465,9 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 		return
 	}
 	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
+	if errors.Is(err, kerr.MessageTooLarge) {
+		werr = fmt.Errorf("brook: produce to topic %q: %w; %s", r.Topic, err, e.tooLargeHint(r))
+	}
 	if errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.ProducerFenced) {
 		werr = fmt.Errorf("brook: produce to topic %q: %w; the transaction was aborted by the broker, most likely because it stayed open longer than Config.TransactionTimeout: raise it, or lower MaxPollRecords so that a commit interval holds less work", r.Topic, err)
 	}

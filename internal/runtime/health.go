@@ -96,4 +96,3 @@ func (e *Engine) watch(ctx context.Context, h *health) {
 		}
 	}
 }
-
