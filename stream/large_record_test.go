@@ -15,6 +15,7 @@ import (
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -42,33 +43,45 @@ func produceBig(t *testing.T, k *kafkatest.Kafka, recs ...*kgo.Record) {
 
 // TestLargeRecordFlows: a 5 MB value goes through a stateless operator
 // and a store (its changelog) to the output topics, when the topics allow
-// records that large.
+// records that large, by their own max.message.bytes or by the brokers'
+// message.max.bytes.
 func TestLargeRecordFlows(t *testing.T) {
-	k := kafkatest.New(t)
-	for _, topic := range []string{"big-in", "big-out", "big-latest"} {
-		bigTopic(t, k, topic, bigLimit)
-	}
-	b := stream.NewBuilder()
-	in := stream.Source(b, "big-in", serde.String(), serde.Bytes())
-	in.MapValues(func(v []byte) []byte { return append(v, '!') }).To("big-out", nil, nil)
-	in.GroupByKey().Reduce(func(_, v []byte) []byte { return v }, stream.Named("latest")).ToStream().To("big-latest", nil, nil)
-	stop := start(t, k, b, stream.Config{})
-	defer func() { require.NoError(t, stop()) }()
+	for _, level := range []string{"topic", "broker"} {
+		t.Run(level, func(t *testing.T) {
+			k := kafkatest.New(t)
+			topicLimit := bigLimit
+			if level == "broker" {
+				topicLimit = 0
+				v := strconv.Itoa(bigLimit)
+				_, err := kadm.NewClient(k.Client()).AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{{Name: "message.max.bytes", Value: &v}})
+				require.NoError(t, err)
+			}
+			for _, topic := range []string{"big-in", "big-out", "big-latest"} {
+				bigTopic(t, k, topic, topicLimit)
+			}
+			b := stream.NewBuilder()
+			in := stream.Source(b, "big-in", serde.String(), serde.Bytes())
+			in.MapValues(func(v []byte) []byte { return append(v, '!') }).To("big-out", nil, nil)
+			in.GroupByKey().Reduce(func(_, v []byte) []byte { return v }, stream.Named("latest")).ToStream().To("big-latest", nil, nil)
+			stop := start(t, k, b, stream.Config{AppID: "big"})
+			defer func() { require.NoError(t, stop()) }()
 
-	big := bytes.Repeat([]byte("0123456789"), 512<<10) // 5 MiB
-	produceBig(t, k, &kgo.Record{Topic: "big-in", Key: []byte("k"), Value: big})
-	out := k.Read("big-out", 1, 60*time.Second)
-	require.Len(t, out, 1)
-	assert.Equal(t, "k", string(out[0].Key))
-	assert.Equal(t, len(big)+1, len(out[0].Value))
-	assert.True(t, bytes.Equal(append(big, '!'), out[0].Value))
-	latest := k.Read("big-latest", 1, 60*time.Second)
-	require.Len(t, latest, 1)
-	assert.True(t, bytes.Equal(big, latest[0].Value))
-	// The store's changelog holds the 5 MB value too.
-	cl := k.Read("TestLargeRecordFlows-latest-changelog", 1, 30*time.Second)
-	require.Len(t, cl, 1)
-	assert.True(t, bytes.Equal(big, cl[0].Value))
+			big := bytes.Repeat([]byte("0123456789"), 512<<10) // 5 MiB
+			produceBig(t, k, &kgo.Record{Topic: "big-in", Key: []byte("k"), Value: big})
+			out := k.Read("big-out", 1, 60*time.Second)
+			require.Len(t, out, 1)
+			assert.Equal(t, "k", string(out[0].Key))
+			assert.Equal(t, len(big)+1, len(out[0].Value))
+			assert.True(t, bytes.Equal(append(big, '!'), out[0].Value))
+			latest := k.Read("big-latest", 1, 60*time.Second)
+			require.Len(t, latest, 1)
+			assert.True(t, bytes.Equal(big, latest[0].Value))
+			// The store's changelog holds the 5 MB value too.
+			cl := k.Read("big-latest-changelog", 1, 30*time.Second)
+			require.Len(t, cl, 1)
+			assert.True(t, bytes.Equal(big, cl[0].Value))
+		})
+	}
 }
 
 // TestTooLargeRecordPolicy: a record larger than its output topic accepts

@@ -8,6 +8,7 @@ import (
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Record size limits. A Kafka broker refuses a record batch larger than the
@@ -37,6 +38,7 @@ const (
 // before the client exists and only read after.
 type sizing struct {
 	broker int32            // message.max.bytes of the brokers
+	known  bool             // broker was read from the brokers
 	topics map[string]int32 // max.message.bytes of the topics brook writes
 	max    int32            // the largest of them
 }
@@ -81,7 +83,7 @@ func (e *Engine) readBrokerLimit(ctx context.Context, adm *kadm.Client) {
 			}
 			for _, c := range rc.Configs {
 				if v, ok := configInt(c, "message.max.bytes"); ok {
-					e.size.broker = v
+					e.size.broker, e.size.known = v, true
 				}
 			}
 		}
@@ -93,7 +95,9 @@ func (e *Engine) readBrokerLimit(ctx context.Context, adm *kadm.Client) {
 }
 
 // readTopicLimits reads the max.message.bytes of topics. A topic whose
-// config cannot be read gets the brokers' limit.
+// config cannot be read, or that does not set its own, gets the brokers'
+// limit (Kafka reports the brokers' value as the topic's default; kfake
+// reports its built-in default there, whatever the brokers' setting).
 func (e *Engine) readTopicLimits(ctx context.Context, adm *kadm.Client, topics []string) {
 	if len(topics) == 0 {
 		return
@@ -109,10 +113,15 @@ func (e *Engine) readTopicLimits(ctx context.Context, adm *kadm.Client, topics [
 			continue
 		}
 		for _, c := range rc.Configs {
-			if v, ok := configInt(c, "max.message.bytes"); ok {
-				e.size.topics[rc.Name] = v
-				e.size.max = max(e.size.max, v)
+			v, ok := configInt(c, "max.message.bytes")
+			if !ok {
+				continue
 			}
+			if e.size.known && c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+				v = e.size.broker
+			}
+			e.size.topics[rc.Name] = v
+			e.size.max = max(e.size.max, v)
 		}
 	}
 }
