@@ -83,7 +83,8 @@ type Config struct {
 	// stay open; a crashed instance's open transaction is aborted by the
 	// broker after it, unless the instance restarts first. It also bounds
 	// how long one commit may take. At least MinTransactionTimeout (1s) and
-	// twice CommitInterval. Default 10s.
+	// twice CommitInterval. Default 10s, or twice CommitInterval if that is
+	// more.
 	TransactionTimeout time.Duration
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.
@@ -307,7 +308,7 @@ func (c *Config) validate() error {
 		bad("TransactionTimeout", "is %v: it must be positive (or zero for the default 10s)", c.TransactionTimeout)
 	}
 	if c.TransactionTimeout == 0 {
-		c.TransactionTimeout = 10 * time.Second
+		c.TransactionTimeout = max(10*time.Second, 2*c.CommitInterval)
 	}
 	if c.TransactionTimeout > 0 && (c.TransactionTimeout < MinTransactionTimeout || c.TransactionTimeout < 2*c.CommitInterval) {
 		bad("TransactionTimeout", "is %v: a commit needs at least %v and twice CommitInterval (%v); raise it or lower CommitInterval",
