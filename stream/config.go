@@ -176,8 +176,10 @@ func SkipBadRecord() BadRecordPolicy { return BadRecordPolicy{topo.Policy{Kind: 
 // DeadLetterTopic sends a bad record to topic and goes on. The dead-letter
 // record has the original key and value bytes, timestamp and headers, plus
 // the headers brook.error (the error text), brook.topic, brook.partition,
-// brook.offset (the origin) and brook.task. The topic is created at start
-// if it does not exist. Within the guarantee of the App, a dead-lettered
+// brook.offset (the origin) and brook.task (see HeaderError and the
+// others). The topic is created at start if it does not exist, accepting
+// records as large as the App's own topics do. It must not be a topic the
+// App reads: New refuses an input, repartition or changelog topic. Within the guarantee of the App, a dead-lettered
 // record is written before its offset is committed.
 func DeadLetterTopic(topic string) BadRecordPolicy {
 	return BadRecordPolicy{topo.Policy{Kind: topo.PolicyDeadLetter, Topic: topic}}
