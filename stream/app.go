@@ -26,14 +26,20 @@ type App struct {
 // *BuildError listing the topology's mistakes, or *ConfigError values
 // (joined) naming the fields at fault.
 func New(b *Builder, cfg Config) (*App, error) {
+	if b == nil {
+		return nil, &ConfigError{Field: "Builder", Msg: "is nil: make one with NewBuilder and add the topology to it"}
+	}
 	if err := b.Build(); err != nil {
-		return nil, err
+		return nil, err // exported by Build
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	b.g.Resolve(cfg.AppID)
 	subs := b.g.Subtopologies()
+	if err := cfg.checkTopics(b.g, subs); err != nil {
+		return nil, err
+	}
 	var sinks []string
 	seen := map[string]bool{}
 	for _, n := range b.g.Nodes {
@@ -87,8 +93,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	defer close(a.done)
 	defer cancel()
-	err := a.eng.Run(ctx)
-	return err
+	return exportErr(a.eng.Run(ctx))
 }
 
 // Close stops a running App, as cancelling Run's context does, and waits
@@ -104,31 +109,6 @@ func (a *App) Close() {
 	stop()
 	<-a.done
 }
-
-// Errors that Run returns; use errors.As to inspect them.
-type (
-	// RecordError is a record that could not be processed under
-	// FailOnBadRecord: its topic, partition and offset, the task, and the
-	// cause (a *SerdeError, a *PanicError, or the user function's error).
-	RecordError = topo.RecordError
-	// SerdeError is a key or value that failed to serialize or deserialize.
-	SerdeError = topo.SerdeError
-	// PanicError is a panic recovered from a user function, with its stack.
-	PanicError = topo.PanicError
-	// BuildError lists the mistakes in a topology.
-	BuildError = topo.BuildError
-	// MissingTopicsError lists the topics a topology reads or writes that do
-	// not exist.
-	MissingTopicsError = runtime.MissingTopicsError
-	// StateDirLockedError is a state directory held by another process.
-	StateDirLockedError = runtime.StateDirLockedError
-	// InternalTopicError is an internal topic whose partition count no
-	// longer matches the topology.
-	InternalTopicError = runtime.InternalTopicError
-	// CopartitionError names the topics of one sub-topology whose partition
-	// counts differ.
-	CopartitionError = runtime.CopartitionError
-)
 
 // ErrClosed is returned by Run when the App already ran or was closed.
 var ErrClosed = runtime.ErrClosed

@@ -25,7 +25,7 @@ func NewBuilder() *Builder { return &Builder{g: topo.NewGraph()} }
 
 // Build checks the topology and returns what is wrong with it, if anything,
 // as a *BuildError listing every mistake.
-func (b *Builder) Build() error { return b.g.Validate() }
+func (b *Builder) Build() error { return exportErr(b.g.Validate()) }
 
 // Describe returns the topology as text in the format of Kafka Streams'
 // Topology#describe(): its sub-topologies and, in each, the sources with

@@ -177,14 +177,6 @@ func (s Stream[K, V]) Process[KOut, VOut any](supplier func() Processor[K, V, KO
 // Kafka Streams.
 type TaskID = topo.TaskID
 
-// PunctuationError is a punctuator that returned an error or panicked,
-// with the task, the processor, the clock and the time. It is fatal
-// whatever Config.OnBadRecord says: there is no record to skip or
-// dead-letter, and skipping a punctuation could leave state
-// half-maintained. Handle errors you can recover from inside the
-// punctuator.
-type PunctuationError = topo.PunctuationError
-
 // PunctuationType says which clock drives a punctuator: StreamTime or
 // WallClock.
 type PunctuationType int

@@ -221,8 +221,7 @@ func (t Table[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts
 					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: topic, Node: n.Name, Err: err}
 				}
 			}
-			tk.Producer.Produce(&kgo.Record{Topic: topic, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
-			return nil
+			return tk.Produce(&kgo.Record{Topic: topic, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
 		}), nil
 	}
 }

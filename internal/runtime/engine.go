@@ -112,6 +112,8 @@ type Engine struct {
 	inTxn   bool                 // loop goroutine only
 	txnMu   sync.Mutex           // held while a transaction ends
 
+	size sizing // record size limits, read at start
+
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
 }
@@ -170,6 +172,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	// The watch goes on through the final commit, until Run returns.
+	h := newHealth()
+	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
+	defer wstop()
+	go e.watch(wctx, h)
 	topics := make([]string, 0, len(e.topicTo))
 	for t := range e.topicTo {
 		topics = append(topics, t)
@@ -186,8 +193,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
+		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
-	}, e.o.ClientOpts...)
+	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup
 	for i := range e.workers {
@@ -272,6 +280,7 @@ func (e *Engine) Stop() {
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
 	lastTick := last
+	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
@@ -286,6 +295,15 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			if errors.Is(err, kgo.ErrClientClosed) {
 				e.fail(err)
+				return
+			}
+			if topic == "" {
+				// franz-go reports group management errors with no
+				// partition: the member rejoins and retries.
+				if now := time.Now(); now.Sub(lastGroupWarn) >= stallReport {
+					lastGroupWarn = now
+					e.log.Warn("consumer group error; the client rejoins the group and retries", "group", e.o.AppID, "err", err)
+				}
 				return
 			}
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
@@ -447,6 +465,9 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 		return
 	}
 	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
+	if errors.Is(err, kerr.MessageTooLarge) {
+		werr = fmt.Errorf("brook: produce to topic %q: %w; %s", r.Topic, err, e.tooLargeHint(r))
+	}
 	if errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.ProducerFenced) {
 		werr = fmt.Errorf("brook: produce to topic %q: %w; the transaction was aborted by the broker, most likely because it stayed open longer than Config.TransactionTimeout: raise it, or lower MaxPollRecords so that a commit interval holds less work", r.Topic, err)
 	}

@@ -208,7 +208,7 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		// Fetches of a few MiB overlap fetching with applying to Pebble.
 		kgo.FetchMaxBytes(16 << 20),
 		kgo.FetchMaxPartitionBytes(4 << 20),
-	}, e.o.ClientOpts...)...)
+	}, append(e.fetchSizeOpts(16<<20, 4<<20), e.o.ClientOpts...)...)...)
 	if err != nil {
 		return err
 	}

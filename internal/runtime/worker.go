@@ -103,33 +103,40 @@ func (t *task) mark(r *kgo.Record) {
 	t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 }
 
-// kgoLogger adapts slog to kgo.Logger.
+// kgoLogger adapts slog to kgo.Logger, one level down: franz-go logs every
+// commit, heartbeat and metadata refresh at Info, and reports at Warn and
+// Error what it then retries, so its Info becomes Debug, its Warn Info and
+// its Error Warn. Its Debug becomes Debug-4, shown only by a handler that
+// asks for it. brook reports what matters to the user itself.
 type kgoLogger struct{ l *slog.Logger }
+
+// kgoDebug is the slog level of franz-go's Debug messages.
+const kgoDebug = slog.LevelDebug - 4
 
 func (l kgoLogger) Level() kgo.LogLevel {
 	ctx := context.Background()
 	switch {
-	case l.l.Enabled(ctx, slog.LevelDebug):
+	case l.l.Enabled(ctx, kgoDebug):
 		return kgo.LogLevelDebug
-	case l.l.Enabled(ctx, slog.LevelInfo):
+	case l.l.Enabled(ctx, slog.LevelDebug):
 		return kgo.LogLevelInfo
-	case l.l.Enabled(ctx, slog.LevelWarn):
+	case l.l.Enabled(ctx, slog.LevelInfo):
 		return kgo.LogLevelWarn
-	case l.l.Enabled(ctx, slog.LevelError):
+	case l.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelError
 	}
 	return kgo.LogLevelNone
 }
 
 func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lv := slog.LevelDebug
+	lv := kgoDebug
 	switch level {
 	case kgo.LogLevelError:
-		lv = slog.LevelError
-	case kgo.LogLevelWarn:
 		lv = slog.LevelWarn
-	case kgo.LogLevelInfo:
+	case kgo.LogLevelWarn:
 		lv = slog.LevelInfo
+	case kgo.LogLevelInfo:
+		lv = slog.LevelDebug
 	}
 	l.l.Log(context.Background(), lv, msg, keyvals...)
 }

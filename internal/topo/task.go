@@ -23,6 +23,40 @@ type Producer interface {
 	Produce(r *kgo.Record)
 }
 
+// SizeChecker is implemented by a Producer that knows how large a record
+// each topic accepts.
+type SizeChecker interface {
+	// CheckSize returns a *RecordTooLargeError if r, alone in a record
+	// batch, is larger than its topic accepts.
+	CheckSize(r *kgo.Record) error
+}
+
+// RecordTooLargeError is an output record larger than its topic accepts.
+type RecordTooLargeError struct {
+	Topic string
+	Size  int // bytes of a record batch holding the record alone (an upper bound)
+	Limit int // the topic's max.message.bytes
+}
+
+// Error implements error: it says what went wrong and what to do.
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("record of %d bytes is larger than the %d bytes topic %q accepts (max.message.bytes): raise the topic's max.message.bytes or make the record smaller",
+		e.Size, e.Limit, e.Topic)
+}
+
+// Produce hands r to the task's producer, first checking its size if the
+// producer can: a record too large for its topic is an error, handled by
+// the bad-record policy like any other.
+func (t *Task) Produce(r *kgo.Record) error {
+	if c, ok := t.Producer.(SizeChecker); ok {
+		if err := c.CheckSize(r); err != nil {
+			return err
+		}
+	}
+	t.Producer.Produce(r)
+	return nil
+}
+
 // TaskID names a task: its sub-topology and partition, printed "1_3" as in
 // Kafka Streams.
 type TaskID struct {
@@ -301,9 +335,17 @@ func (t *Task) handle(r *kgo.Record, err error) error {
 		t.Logger.Warn("skipping bad record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return nil
 	case PolicyDeadLetter:
+		dl := DeadLetter(t.Policy.Topic, r, t.ID, err)
+		if c, ok := t.Producer.(SizeChecker); ok {
+			if derr := c.CheckSize(dl); derr != nil {
+				// Nowhere to put it: stop rather than drop it unseen.
+				re.Err = fmt.Errorf("%w; it cannot be dead-lettered either: %w", err, derr)
+				return re
+			}
+		}
 		t.DeadLettered++
 		t.Logger.Warn("sending bad record to dead-letter topic", "dlq", t.Policy.Topic, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-		t.Producer.Produce(DeadLetter(t.Policy.Topic, r, t.ID, err))
+		t.Producer.Produce(dl)
 		return nil
 	default:
 		return re
