@@ -221,3 +221,24 @@ func TestRepartitionDropsNullKeys(t *testing.T) {
 	}, records(d, "merged", serde.Int64()))
 	assert.Equal(t, stream.DroppedCounts{NullKeys: 2}, d.DroppedRecords()["0_0"])
 }
+
+// Table.Filter forwards only real changes of the filtered table (decision
+// 2 in docs/ARCHITECTURE.md): nothing for a row that never passed, where
+// Kafka Streams' KTableFilter without a cache forwards a (null, null)
+// change, which a sink writes as a tombstone (KTableFilterTest
+// #shouldPassThroughWithoutMaterialization expects ("A", null, 10) for a
+// row its filter rejects).
+func TestTableFilterForwardsRealChangesOnly(t *testing.T) {
+	b := stream.NewBuilder()
+	stream.SourceTable(b, "prices", serde.String(), serde.Int64()).
+		Filter(func(_ string, p int64) bool { return p >= 100 }).
+		To("expensive", nil, nil)
+	d := streamtest.New(t, b, streamtest.Config{})
+	in := d.Input("prices", serde.String(), serde.Int64())
+	in.PipeAt("pen", 2, 1)
+	in.PipeAt("tv", 500, 2)
+	in.PipeAt("pen", 3, 3)
+	in.PipeTombstone("pen")
+	in.PipeAt("tv", 50, 5)
+	assert.Equal(t, []string{testcases.Out("tv", "500", 2), testcases.Out("tv", testcases.Tombstone, 5)}, records(d, "expensive", serde.Int64()))
+}
