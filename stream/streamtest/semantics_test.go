@@ -52,9 +52,11 @@ func i64(s string) int64 {
 	return n
 }
 
-// As state_test.go's TestNullSkips (Kafka Streams' KStreamAggregate,
-// KGroupedStreamImplTest#shouldCountAndIgnoreNullKeysAndValues... ): null
-// keys and values are skipped and counted, and timestamps never go back.
+// As state_test.go's TestNullSkips (Kafka Streams' KStreamAggregate#process,
+// KGroupedStreamImplTest#shouldLogAndMeasureSkipsInAggregate and
+// #shouldCountAndMaterializeResults, whose store keeps the largest
+// timestamp): null keys and values are skipped and counted, and timestamps
+// never go back.
 func TestNullSkips(t *testing.T) {
 	d := streamtest.New(t, testcases.NullSkips(), streamtest.Config{})
 	pipeInputs(t, d.Input("events", serde.String(), serde.String()), serde.String(), str, testcases.NullSkipsInput)
@@ -157,7 +159,9 @@ func TestTableReduce(t *testing.T) {
 }
 
 // Kafka Streams' KStreamReduce#process and KStreamAggregate#process skip
-// records with a null key or value and count them as dropped; with
+// records with a null key or value and count them as dropped
+// (KGroupedStreamImplTest#shouldLogAndMeasureSkipsInReduce and
+// #shouldLogAndMeasureSkipsInAggregate); with
 // serde.Nullable a tombstone is a nil pointer, and still not counted (the
 // issue's example: Kafka Streams counts 2 where brook counted 3).
 func TestStreamAggregationsSkipNulls(t *testing.T) {
