@@ -46,8 +46,13 @@ const (
 // tests).
 var exactCountBytes uint64 = 16 << 20
 
-// formatVersion is the key layout version stored under versionKey.
-const formatVersion = 1
+// formatVersion is the layout version stored under versionKey. Version 2
+// (brook after issue 10) stores the values of DSL tables and aggregations
+// with their timestamp (see AppendTimestamped); a version 1 DB is
+// incompatible, and OpenOrWipe replaces it with an empty one that the
+// runtime restores from the changelogs, which hold plain values in both
+// versions.
+const formatVersion = 2
 
 // Key layout prefixes. See DB.
 const (
@@ -174,7 +179,7 @@ func unlockDir(abs string) {
 //
 // Key layout (all in one Pebble keyspace, ordered by bytes.Compare):
 //
-//	0x00 'v'                              layout version (uvarint, currently 1)
+//	0x00 'v'                              layout version (uvarint, currently 2)
 //	0x00 'c' <store name>                 checkpoint of a store: next changelog
 //	                                      offset, 8 bytes big-endian
 //	0x01 uvarint(len(name)) <name> <key>  entry <key> of store <name>

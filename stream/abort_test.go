@@ -36,7 +36,7 @@ func TestAbortLeavesNoTrace(t *testing.T) {
 				}
 			}).
 			GroupByKey().
-			Count(stream.Named("ab-counts")).
+			Count(stream.Materialized("ab-counts")).
 			ToStream().
 			To("ab-out", nil, nil)
 		return b

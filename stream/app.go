@@ -117,3 +117,28 @@ var ErrClosed = runtime.ErrClosed
 // the same transactional id (the same InstanceID, or the same state
 // directory) took over: this App can no longer commit anything.
 var ErrFenced = runtime.ErrFenced
+
+// DroppedCounts are the records one task skipped on purpose, as Kafka
+// Streams does, because they had no key (at an aggregation, a repartition
+// topic or a table source) or no value (a tombstone at a stream
+// aggregation). Skips are logged at Warn: the first of a task at once, with
+// the record's topic, partition and offset, then a summary at most every
+// five seconds.
+type DroppedCounts = topo.DropCounts
+
+// DroppedRecords returns, per task id ("0_3"), how many records the tasks
+// of this App skipped for a null key or value since the App was made: a
+// new map each call, safe to call while the App runs. A task that moved to
+// another instance keeps its last counts here.
+func (a *App) DroppedRecords() map[string]DroppedCounts {
+	return droppedRecords(a.b.g)
+}
+
+func droppedRecords(g *topo.Graph) map[string]DroppedCounts {
+	snap := g.Drops().Snapshot()
+	out := make(map[string]DroppedCounts, len(snap))
+	for id, c := range snap {
+		out[id.String()] = c
+	}
+	return out
+}

@@ -38,7 +38,8 @@ func (b *Builder) Describe() string { return b.g.Describe() }
 type Option func(*options)
 
 type options struct {
-	name string
+	name  string
+	store string
 }
 
 func collect(opts []Option) options {
@@ -50,10 +51,40 @@ func collect(opts []Option) options {
 }
 
 // Named sets the name of the node an operator adds, in place of the
-// automatic one (such as KSTREAM-FILTER-0000000002). Names must be unique in
-// a topology. Stateful operators and internal topics take their names from
-// it, so naming them keeps their state across changes of the topology.
+// automatic one (such as KSTREAM-FILTER-0000000002), as Kafka Streams'
+// Named.as does. Names must be unique in a topology. On GroupBy and
+// GroupByKey it names the repartition topic, as Grouped.as does; on
+// SourceTable the nodes ("<name>-source" and "<name>"), as Consumed.as
+// does; on Split it prefixes the branch names. It does not name stores:
+// see Materialized.
+//
+// Automatic names are numbered as Kafka Streams numbers them: every
+// operator uses up a number, named or not, so naming one operator leaves
+// the automatic names of the others as they were.
 func Named(name string) Option { return func(o *options) { o.name = name } }
+
+// Materialized names the store of an operator that keeps one (Count,
+// Reduce, Aggregate and SourceTable), as Kafka Streams' Materialized.as
+// does: the name App.Store and the test driver's Store take, the
+// changelog topic "<app>-<store>-changelog", and, unless GroupBy or
+// GroupByKey was named, the aggregation's repartition topic
+// "<app>-<store>-repartition". Give the stores of a long-lived app names,
+// so that their state and topics survive changes of the topology; the
+// default is an automatic name such as
+// KSTREAM-AGGREGATE-STATE-STORE-0000000002, whose number moves when
+// operators are added before it. Other operators ignore it.
+func Materialized(store string) Option { return func(o *options) { o.store = store } }
+
+// name returns the name of a new node: given, or an automatic one made of
+// prefix; either way it uses up a number, as Kafka Streams'
+// NamedInternal.orElseGenerateWithPrefix does.
+func (b *Builder) name(prefix, given string) string {
+	auto := b.g.NewName(prefix)
+	if given != "" {
+		return given
+	}
+	return auto
+}
 
 // Header is a record header. Kafka allows several headers with one key.
 type Header struct {
@@ -73,7 +104,27 @@ type Record[K, V any] struct {
 	// raw is the key's bytes as the source read them, while the key is
 	// unchanged since (see Stream.rawKS).
 	raw []byte
+	// nokey marks a record read without a key (nil key bytes), while the
+	// key is unchanged since.
+	nokey bool
+	// tomb marks a tombstone: a record without a value (see Tombstone).
+	tomb bool
 }
+
+// Tombstone reports whether r is a tombstone: a record without a value,
+// as Kafka Streams' null value. A source makes one from a record with a
+// nil value, and Table.ToStream from a deleted row; r.Value is then the
+// zero value (a nil pointer with serde.Nullable). Operators treat it so
+// that deletes reach sinks: To writes it with a nil value; Filter and
+// FilterNot let it pass without calling their function; MapValues and
+// FlatMapValues forward one tombstone of the same key without calling
+// theirs; SelectKey, Merge, Split and Peek keep it a tombstone (their
+// functions see the zero value, as does Foreach's); Map and FlatMap call their function with
+// the zero value and forward what it returns as new records with values;
+// Count, Reduce and Aggregate skip it, count it and log it, as Kafka
+// Streams skips null values. A Processor sees it as a Record whose
+// Tombstone is true, and Forward keeps it so.
+func (r Record[K, V]) Tombstone() bool { return r.tomb }
 
 // sameValue reports whether a and b are the same serde value; serdes of
 // types that cannot be compared are never the same.

@@ -14,7 +14,7 @@
 //	stream.Source(b, "text-lines", serde.String(), serde.String()).
 //		FlatMapValues(strings.Fields).
 //		GroupBy(func(_, word string) string { return word }, serde.String()).
-//		Count(stream.Named("word-counts")).
+//		Count(stream.Materialized("word-counts")).
 //		ToStream().
 //		To("word-counts", nil, nil) // nil: the table's serdes
 //
@@ -28,13 +28,15 @@
 // # Names
 //
 // Every node has a name. Without the Named option it gets an automatic one
-// in the style of Kafka Streams, such as KSTREAM-MAP-0000000003. A stateful
-// operator's Named name also names its store, the store's changelog topic
-// "<AppID>-<name>-changelog" and, when the operator repartitions, the
-// repartition topic "<AppID>-<name>-repartition" (so the repartition topic
-// of GroupBy(...).Count(Named("c")) is named after Count, not GroupBy). Name
-// stateful operators: an automatic name shifts when the topology changes,
-// and the state kept under it is then not found. Builder.Describe prints the
+// numbered as Kafka Streams numbers it, such as KSTREAM-MAP-0000000003, so
+// that Builder.Describe prints what Kafka Streams' Topology#describe()
+// prints for the same topology. Named names a node (Kafka Streams' Named);
+// Materialized names a store (Materialized.as), and with it the store's
+// changelog topic "<AppID>-<store>-changelog" and, when the aggregation
+// repartitions, the repartition topic "<AppID>-<store>-repartition", unless
+// GroupBy or GroupByKey was named (Grouped.as), which names that topic.
+// Name the stores: an automatic name shifts when the topology changes, and
+// the state kept under it is then not found. Builder.Describe prints the
 // topology as Kafka Streams' Topology#describe() does; DescribeDOT and
 // DescribeMermaid draw it. Before New, internal topics show without the
 // "<AppID>-" prefix; New adds it.
@@ -51,15 +53,24 @@
 // downstream as it happens, as Kafka Streams does with its record cache
 // off; the store's write-back cache still turns repeated updates of a key
 // within a commit interval into one store write and one changelog record.
-// Table.ToStream forwards inserts and updates; Table.To also writes deletes,
-// as tombstones.
+// Table.ToStream forwards inserts and updates, and deletes as tombstones,
+// which To writes with a nil value; Table.To is ToStream().To. Table.GroupBy
+// then Count, Reduce or Aggregate keeps an aggregate per group with an adder
+// and a subtractor; a row that changes within its group gives one update
+// (Kafka Streams' KIP-904). Aggregates are stored with a timestamp: the
+// largest of the timestamps of the records that made them, which their
+// updates carry.
 //
 // # Null keys and values
 //
-// A record with a nil key gets the zero value of K; the key serde is not
-// called. A nil value on a stream is passed to the value serde: the
-// built-in serdes of non-nullable types reject it with an error wrapping
-// serde.ErrNull, and serde.Nullable reads it as a nil pointer.
+// As in Kafka Streams: a record with a nil key gets the zero value of K
+// (the key serde is not called) and is dropped by aggregations, before
+// repartition topics and by SourceTable. A record with a nil value is a
+// tombstone (Record.Tombstone) with the zero value of V (a nil pointer with
+// serde.Nullable; the value serde is not called): stream aggregations drop
+// it, sinks write it as a tombstone. Dropped records are counted per task
+// (App.DroppedRecords) and logged at Warn, at most one summary every few
+// seconds.
 //
 // # The Processor API
 //

@@ -68,7 +68,7 @@ func countByKey(in, store, out string) *stream.Builder {
 	b := stream.NewBuilder()
 	stream.Source(b, in, serde.String(), serde.String()).
 		GroupByKey().
-		Count(stream.Named(store)).
+		Count(stream.Materialized(store)).
 		ToStream().
 		To(out, nil, nil)
 	return b

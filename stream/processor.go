@@ -117,7 +117,7 @@ func (s *KeyValueStoreSpec[K, V]) connect(b *Builder, n *topo.Node) {
 			return
 		}
 	}
-	b.addStore(n, s.name, s.ks, s.vs)
+	b.addStore(n, s.name, s.ks, s.vs, false)
 	b.g.Stores[len(b.g.Stores)-1].Owner = s
 }
 
@@ -219,7 +219,7 @@ type ProcessorContext[K, V any] struct {
 // times per record, and from punctuators. r.Headers are handed over as is:
 // to add a header to the input's, copy them first (slices.Clone).
 func (c *ProcessorContext[K, V]) Forward(r Record[K, V]) error {
-	r.raw = nil // the processor may have changed the key
+	r.raw, r.nokey = nil, false // the processor may have changed the key
 	return c.next(c.t, r)
 }
 
@@ -231,7 +231,7 @@ func (c *ProcessorContext[K, V]) ForwardTo(child string, r Record[K, V]) error {
 	if !ok {
 		return fmt.Errorf("processor %s: no child named %q; its children are [%s] (name them with stream.Named)", c.name, child, strings.Join(c.children, ", "))
 	}
-	r.raw = nil
+	r.raw, r.nokey = nil, false
 	return p(c.t, r)
 }
 

@@ -56,7 +56,7 @@ func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
 		}
 		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, part: kgo.StickyKeyPartitioner(nil).ForTopic("")}, nil
 	}
-	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Named on their operators", ErrUnknownStore, name)
+	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Materialized on their operators, or automatically (see Builder.Describe)", ErrUnknownStore, name)
 }
 
 // Get returns the value of key. It fails with a *NotLocalError when another

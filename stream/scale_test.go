@@ -33,7 +33,7 @@ func TestScaleOut(t *testing.T) {
 		stream.Source(b, "sc-a", serde.String(), serde.String()).
 			Merge(stream.Source(b, "sc-b", serde.String(), serde.String())).
 			GroupByKey().
-			Count(stream.Named("sc-counts")).
+			Count(stream.Materialized("sc-counts")).
 			ToStream().
 			To("sc-out", nil, nil)
 		return b

@@ -264,7 +264,7 @@ func TestRepartitionReadBeforeWritten(t *testing.T) {
 	early := stream.Source(b, "ord-early", serde.String(), serde.Int64())
 	stream.Source(b, "ord-words", serde.String(), serde.String()).
 		GroupBy(func(_, w string) string { return w }, serde.String()).
-		Count(stream.Named("ord-cnt")).
+		Count(stream.Materialized("ord-cnt")).
 		ToStream().
 		Merge(early).
 		To("ord-out", nil, nil)
@@ -280,7 +280,7 @@ func TestSplitKeepsRekeyed(t *testing.T) {
 		Split().
 		Branch("all", func(string, string) bool { return true }).
 		Branches()
-	branches["all"].GroupByKey().Count(stream.Named("c"))
+	branches["all"].GroupByKey().Count(stream.Materialized("c"))
 	assert.Contains(t, b.Describe(), "c-repartition", "grouping a split branch after a key change must repartition")
 }
 

@@ -45,9 +45,12 @@ func (s Stream[K, V]) WithSerdes(ks serde.Serde[K], vs serde.Serde[V]) Stream[K,
 }
 
 // Source reads topic as a stream, deserializing keys with ks and values with
-// vs. A record without a key (nil key bytes) gets the zero key; a record
-// with a nil value is passed to vs, and the built-in serdes of non-nullable
-// types reject it (use serde.Nullable to read tombstones as nil pointers).
+// vs. A record without a key (nil key bytes) gets the zero key and is
+// marked keyless: aggregations and repartition topics drop it, as Kafka
+// Streams drops null keys. A record with a nil value (a tombstone) gets
+// the zero value without calling vs (a nil pointer with serde.Nullable)
+// and stays a tombstone: see Record.Tombstone for how operators treat
+// it. The Named option names the node (default KSTREAM-SOURCE-<n>).
 func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
 	return SourceTopics(b, []string{topic}, ks, vs, opts...)
 }
@@ -56,11 +59,12 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 // same number of partitions: partition p of every topic is processed by the
 // same task.
 func SourceTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
-	return source(b, topics, ks, vs, collect(opts).name)
+	return source(b, topics, ks, vs, b.name("KSTREAM-SOURCE", collect(opts).name))
 }
 
-func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], nodeName string) Stream[K, V] {
-	n := b.g.Add(topo.KindSource, "KSTREAM-SOURCE", nodeName)
+// source adds a source node called name.
+func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], name string) Stream[K, V] {
+	n := b.g.AddNamed(topo.KindSource, name)
 	n.Topics = append([]string(nil), topics...)
 	if len(topics) == 0 {
 		b.g.Errorf("source %s: no topic given", n.Name)
@@ -68,7 +72,6 @@ func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.S
 	if ks == nil || vs == nil {
 		b.g.Errorf("source %s (topics %v): a source needs a key serde and a value serde", n.Name, topics)
 	}
-	name := n.Name
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
 		return topo.SourceFunc(func(t *topo.Task, r *kgo.Record) error {
@@ -79,11 +82,15 @@ func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.S
 					return &topo.SerdeError{Op: "deserialize", Part: "key", Topic: r.Topic, Node: name, Err: err}
 				}
 			}
-			v, err := vs.Deserialize(r.Topic, r.Value)
-			if err != nil {
-				return &topo.SerdeError{Op: "deserialize", Part: "value", Topic: r.Topic, Node: name, Err: err}
+			var v V
+			if r.Value != nil {
+				var err error
+				if v, err = vs.Deserialize(r.Topic, r.Value); err != nil {
+					return &topo.SerdeError{Op: "deserialize", Part: "value", Topic: r.Topic, Node: name, Err: err}
+				}
 			}
-			return next(t, Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers), raw: r.Key})
+			return next(t, Record[K, V]{Key: k, Value: v, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers),
+				raw: r.Key, nokey: r.Key == nil, tomb: r.Value == nil})
 		}), nil
 	}
 	return Stream[K, V]{b: b, n: n, ks: ks, vs: vs, rawKS: true}
@@ -94,13 +101,16 @@ func (s Stream[K, V]) add(prefix string, o options) *topo.Node {
 	return s.b.g.Add(topo.KindProcessor, prefix, o.name, s.n)
 }
 
-// Filter keeps the records for which keep returns true.
+// Filter keeps the records for which keep returns true. A tombstone (see
+// Record.Tombstone) passes without calling keep: a filter on values
+// cannot judge a missing value, and a delete that reaches a sink keeps a
+// compacted topic true.
 func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] {
 	n := s.add("KSTREAM-FILTER", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			if keep(r.Key, r.Value) {
+			if r.tomb || keep(r.Key, r.Value) {
 				return next(t, r)
 			}
 			return nil
@@ -109,13 +119,16 @@ func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] 
 	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
-// FilterNot drops the records for which drop returns true.
+// FilterNot drops the records for which drop returns true; tombstones pass
+// as in Filter.
 func (s Stream[K, V]) FilterNot(drop func(K, V) bool, opts ...Option) Stream[K, V] {
 	return s.Filter(func(k K, v V) bool { return !drop(k, v) }, opts...)
 }
 
 // Map replaces each record's key and value with those f returns. The new
-// key may send the record to another partition once it is written.
+// key may send the record to another partition once it is written. For a
+// tombstone f gets the zero value, and what it returns is a new record
+// with a value, not a tombstone.
 func (s Stream[K, V]) Map[K2, V2 any](f func(K, V) (K2, V2), opts ...Option) Stream[K2, V2] {
 	n := s.add("KSTREAM-MAP", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
@@ -128,13 +141,18 @@ func (s Stream[K, V]) Map[K2, V2 any](f func(K, V) (K2, V2), opts ...Option) Str
 	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs), rekeyed: true}
 }
 
-// MapValues replaces each record's value with f of it; the key is kept.
+// MapValues replaces each record's value with f of it; the key is kept. A
+// tombstone (see Record.Tombstone) stays a tombstone of the same key
+// without calling f.
 func (s Stream[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Stream[K, V2] {
 	n := s.add("KSTREAM-MAPVALUES", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V2](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
+			if r.tomb {
+				return next(t, Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: true})
+			}
+			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey})
 		}), nil
 	}
 	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed, rawKS: s.rawKS}
@@ -159,14 +177,18 @@ func (s Stream[K, V]) FlatMap[K2, V2 any](f func(K, V) []KeyValue[K2, V2], opts 
 }
 
 // FlatMapValues replaces each record with one record per value f returns,
-// all with the input's key.
+// all with the input's key. A tombstone (see Record.Tombstone) stays one
+// tombstone of the same key without calling f.
 func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stream[K, V2] {
 	n := s.add("KSTREAM-FLATMAPVALUES", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V2](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			if r.tomb {
+				return next(t, Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: true})
+			}
 			for _, v := range f(r.Value) {
-				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw}); err != nil {
+				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey}); err != nil {
 					return err
 				}
 			}
@@ -176,13 +198,14 @@ func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stre
 	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
-// SelectKey replaces each record's key with f of the record.
+// SelectKey replaces each record's key with f of the record. A tombstone
+// stays a tombstone (of the new key); f sees the zero value.
 func (s Stream[K, V]) SelectKey[K2 any](f func(K, V) K2, opts ...Option) Stream[K2, V] {
 	n := s.add("KSTREAM-KEY-SELECT", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K2, V](children)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			return next(t, Record[K2, V]{Key: f(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(t, Record[K2, V]{Key: f(r.Key, r.Value), Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers, tomb: r.tomb})
 		}), nil
 	}
 	return Stream[K2, V]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: s.vs, rekeyed: true}
@@ -239,19 +262,27 @@ func (s Stream[K, V]) Merge(other Stream[K, V], opts ...Option) Stream[K, V] {
 // by hashing the serialized key as Kafka's default partitioner does
 // (murmur2), so keys land where Java clients would put them. The topic must
 // exist.
+//
+// A tombstone (see Record.Tombstone) is written with a nil value, so the
+// deletes of a table's ToStream delete the key in a compacted topic. The
+// Named option names the node (default KSTREAM-SINK-<n>).
 func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) {
-	s.to(topic, nil, ks, vs, opts)
+	s.to(topic, nil, ks, vs, opts, "")
 }
 
 // ToTopicFunc writes each record to the topic that topic returns for it,
 // as To does. Every topic it returns must exist.
 func (s Stream[K, V]) ToTopicFunc(topic func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) {
-	s.to("", topic, ks, vs, opts)
+	s.to("", topic, ks, vs, opts, "")
 }
 
-func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts []Option) *topo.Node {
-	o := collect(opts)
-	n := s.b.g.Add(topo.KindSink, "KSTREAM-SINK", o.name, s.n)
+// to adds a sink node, called name if that is not empty (and then using
+// up no number), else by the Named option or an automatic name.
+func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts []Option, name string) *topo.Node {
+	if name == "" {
+		name = s.b.name("KSTREAM-SINK", collect(opts).name)
+	}
+	n := s.b.g.AddNamed(topo.KindSink, name, s.n)
 	n.SinkTopic = topic
 	if choose != nil {
 		n.SinkTopic = "<chosen per record>"
@@ -269,7 +300,6 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 	if choose == nil && topic == "" {
 		s.b.g.Errorf("sink %s: empty topic name", n.Name)
 	}
-	name := n.Name
 	n.Build = func(*topo.Task, []any) (any, error) {
 		topic := n.SinkTopic // internal topics get the app's prefix before tasks are built
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
@@ -281,15 +311,18 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 				}
 			}
 			kb := r.raw
-			if !reuse || kb == nil {
+			if (!reuse || kb == nil) && !r.nokey {
 				var err error
 				if kb, err = ks.Serialize(dst, r.Key); err != nil {
 					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: dst, Node: name, Err: err}
 				}
 			}
-			vb, err := vs.Serialize(dst, r.Value)
-			if err != nil {
-				return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
+			var vb []byte
+			if !r.tomb {
+				var err error
+				if vb, err = vs.Serialize(dst, r.Value); err != nil {
+					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
+				}
 			}
 			return t.Produce(&kgo.Record{Topic: dst, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
 		}), nil

@@ -164,28 +164,28 @@ func TestDescribeMultiBranch(t *testing.T) {
       --> route-BRANCH
       <-- KSTREAM-SOURCE-0000000000
     Processor: route-BRANCH (stores: [])
-      --> route-clicks, route-views, route-other
+      --> route-views, route-clicks, route-other
       <-- KSTREAM-FILTER-0000000001
-    Processor: route-clicks (stores: [])
-      --> KSTREAM-SINK-0000000006
-      <-- route-BRANCH
     Processor: route-views (stores: [])
       --> KSTREAM-MAPVALUES-0000000007
+      <-- route-BRANCH
+    Processor: KSTREAM-MAPVALUES-0000000007 (stores: [])
+      --> KSTREAM-SINK-0000000008
+      <-- route-views
+    Processor: route-clicks (stores: [])
+      --> KSTREAM-SINK-0000000006
       <-- route-BRANCH
     Processor: route-other (stores: [])
       --> other-sink
       <-- route-BRANCH
     Sink: KSTREAM-SINK-0000000006 (topic: clicks)
       <-- route-clicks
-    Processor: KSTREAM-MAPVALUES-0000000007 (stores: [])
-      --> KSTREAM-SINK-0000000008
-      <-- route-views
     Sink: KSTREAM-SINK-0000000008 (topic: views)
       <-- KSTREAM-MAPVALUES-0000000007
     Sink: other-sink (topic: other)
       <-- route-other
 
-   Sub-topology: 1
+  Sub-topology: 1
     Source: KSTREAM-SOURCE-0000000010 (topics: [audit])
       --> KSTREAM-FOREACH-0000000011
     Processor: KSTREAM-FOREACH-0000000011 (stores: [])

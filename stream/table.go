@@ -2,10 +2,10 @@ package stream
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/state"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -37,32 +37,43 @@ type Table[K, V any] struct {
 func (t Table[K, V]) StoreName() string { return t.store }
 
 // SourceTable reads topic as a table: each record upserts its key, a record
-// with a nil value (a tombstone) deletes it. The table is materialized in a
-// store named by the Named option (default "<topic>-STATE-STORE-<n>") with a
-// changelog topic "<app>-<store>-changelog".
+// with a nil value (a tombstone) deletes it, and a record without a key is
+// skipped, counted and logged (see App.DroppedRecords), as Kafka Streams'
+// KTableSource does. The table is materialized in a timestamped store
+// (each row with the timestamp of its last update) named by the
+// Materialized option (default "<topic>-STATE-STORE-<n>"), with a
+// changelog topic "<app>-<store>-changelog". Nodes are named as Kafka
+// Streams names them: a source KSTREAM-SOURCE-<n> and a processor
+// KTABLE-SOURCE-<n+1>, or "<name>-source" and "<name>" with the Named
+// option (Consumed.as).
 func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Table[K, V] {
 	o := collect(opts)
-	src := b.g.Add(topo.KindSource, "KTABLE-SOURCE", suffix(o.name, "-source"))
+	store := o.store
+	if store == "" {
+		store = b.g.NewStoreName(topic + "-")
+	}
+	srcName := b.g.NewName("KSTREAM-SOURCE")
+	if o.name != "" {
+		srcName = o.name + "-source"
+	}
+	src := b.g.AddNamed(topo.KindSource, srcName)
 	src.Topics = []string{topic}
 	if ks == nil || vs == nil {
 		b.g.Errorf("table source %s (topic %s): a table needs a key serde and a value serde", src.Name, topic)
 	}
-	store := o.name
-	if store == "" {
-		store = fmt.Sprintf("%s-STATE-STORE-%010d", topic, len(b.g.Nodes))
-	}
-	n := b.g.Add(topo.KindProcessor, "KTABLE-SOURCE-STORE", o.name, src)
-	b.addStore(n, store, ks, vs)
+	n := b.g.Add(topo.KindProcessor, "KTABLE-SOURCE", o.name, src)
+	b.addStore(n, store, ks, timestampedSerde[V]{vs}, true)
 	name := src.Name
 	src.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, *V](children)
 		return topo.SourceFunc(func(t *topo.Task, r *kgo.Record) error {
-			var k K
-			if r.Key != nil {
-				var err error
-				if k, err = ks.Deserialize(r.Topic, r.Key); err != nil {
-					return &topo.SerdeError{Op: "deserialize", Part: "key", Topic: r.Topic, Node: name, Err: err}
-				}
+			if r.Key == nil {
+				t.Drop(name, topo.DropNullKey)
+				return nil
+			}
+			k, err := ks.Deserialize(r.Topic, r.Key)
+			if err != nil {
+				return &topo.SerdeError{Op: "deserialize", Part: "key", Topic: r.Topic, Node: name, Err: err}
 			}
 			var vp *V
 			if r.Value != nil {
@@ -72,7 +83,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 				}
 				vp = &v
 			}
-			return next(t, Record[K, *V]{Key: k, Value: vp, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers)})
+			return next(t, Record[K, *V]{Key: k, Value: vp, Timestamp: r.Timestamp.UnixMilli(), Headers: fromKgoHeaders(r.Headers), raw: r.Key})
 		}), nil
 	}
 	n.Build = func(t *topo.Task, children []any) (any, error) {
@@ -81,6 +92,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 			return nil, err
 		}
 		next := fanout[K, change[V]](children)
+		var buf []byte
 		return proc[K, *V](func(t *topo.Task, r Record[K, *V]) error {
 			kb, err := ks.Serialize(store, r.Key)
 			if err != nil {
@@ -92,7 +104,11 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 				return storeErr(store, err)
 			}
 			if ok {
-				if c.old, err = vs.Deserialize(store, ob); err != nil {
+				_, vb, err := state.SplitTimestamped(ob)
+				if err != nil {
+					return storeErr(store, err)
+				}
+				if c.old, err = vs.Deserialize(store, vb); err != nil {
 					return storeErr(store, err)
 				}
 				c.hasOld = true
@@ -110,7 +126,8 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 				if err != nil {
 					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: store, Node: n.Name, Err: err}
 				}
-				if err := st.Put(kb, vb); err != nil {
+				buf = state.AppendTimestamped(buf[:0], r.Timestamp, vb)
+				if err := st.Put(kb, buf); err != nil {
 					return storeErr(store, err)
 				}
 			}
@@ -132,7 +149,11 @@ func storeErr(store string, err error) error {
 }
 
 // Filter keeps the rows for which keep returns true; a row that stops
-// matching is deleted from the result.
+// matching is deleted from the result. It forwards only real changes of
+// the filtered table: nothing for an update of a row that neither matched
+// before nor matches now, and a delete only for a row that was in the
+// result. (Kafka Streams without a record cache also forwards deletes for
+// such rows; see decision 2 in docs/ARCHITECTURE.md.)
 func (t Table[K, V]) Filter(keep func(K, V) bool, opts ...Option) Table[K, V] {
 	n := t.b.g.Add(topo.KindProcessor, "KTABLE-FILTER", collect(opts).name, t.n)
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
@@ -170,18 +191,17 @@ func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Table[K, V2
 	return Table[K, V2]{b: t.b, n: n, ks: t.ks, vs: sameSerde[V2](t.vs)}
 }
 
-// ToStream returns the stream of the table's updates: one record per
-// insert or update with the row's new value. Deletions have no value to
-// carry and are not forwarded; Table.To writes them as tombstones.
+// ToStream returns the stream of the table's updates, as Kafka Streams'
+// KTable#toStream: one record per insert or update with the row's new
+// value, and one tombstone per deleted row (see Record.Tombstone), so
+// that ToStream().To(topic) keeps a compacted topic equal to the table.
+// The Named option names the node (default KTABLE-TOSTREAM-<n>).
 func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 	n := t.b.g.Add(topo.KindProcessor, "KTABLE-TOSTREAM", collect(opts).name, t.n)
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
 		return proc[K, change[V]](func(tk *topo.Task, r Record[K, change[V]]) error {
-			if !r.Value.hasNew {
-				return nil
-			}
-			return next(tk, Record[K, V]{Key: r.Key, Value: r.Value.new, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
+			return next(tk, Record[K, V]{Key: r.Key, Value: r.Value.new, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, tomb: !r.Value.hasNew})
 		}), nil
 	}
 	// A table's updates carry the key's bytes made with the table's key
@@ -191,37 +211,31 @@ func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 
 // To writes the table's changelog to topic: upserts with the new value,
 // deletions as tombstones (nil value). A nil serde means the table's own.
+// It is ToStream().To(topic, ks, vs), and adds the same two nodes
+// (KTABLE-TOSTREAM-<n>, then the sink, which the Named option names).
 func (t Table[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) {
-	o := collect(opts)
-	n := t.b.g.Add(topo.KindSink, "KTABLE-SINK", o.name, t.n)
-	n.SinkTopic = topic
-	reuse := ks == nil
-	if ks == nil {
-		ks = t.ks
+	t.ToStream().To(topic, ks, vs, opts...)
+}
+
+// timestampedSerde reads the values of a timestamped store for queries:
+// it drops the timestamp in front of the value (see state.AppendTimestamped).
+type timestampedSerde[V any] struct{ vs serde.Serde[V] }
+
+// Serialize writes v behind a zero timestamp.
+func (s timestampedSerde[V]) Serialize(topic string, v V) ([]byte, error) {
+	b, err := s.vs.Serialize(topic, v)
+	if err != nil {
+		return nil, err
 	}
-	if vs == nil {
-		vs = t.vs
+	return state.AppendTimestamped(nil, 0, b), nil
+}
+
+// Deserialize reads the value behind the timestamp.
+func (s timestampedSerde[V]) Deserialize(topic string, b []byte) (V, error) {
+	_, vb, err := state.SplitTimestamped(b)
+	if err != nil {
+		var zero V
+		return zero, err
 	}
-	if ks == nil || vs == nil {
-		t.b.g.Errorf("sink %s (topic %s): the table's type changed, so To needs a key serde and a value serde", n.Name, topic)
-	}
-	n.Build = func(*topo.Task, []any) (any, error) {
-		return proc[K, change[V]](func(tk *topo.Task, r Record[K, change[V]]) error {
-			kb := r.raw
-			if !reuse || kb == nil {
-				var err error
-				if kb, err = ks.Serialize(topic, r.Key); err != nil {
-					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: topic, Node: n.Name, Err: err}
-				}
-			}
-			var vb []byte
-			var err error
-			if r.Value.hasNew {
-				if vb, err = vs.Serialize(topic, r.Value.new); err != nil {
-					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: topic, Node: n.Name, Err: err}
-				}
-			}
-			return tk.Produce(&kgo.Record{Topic: topic, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
-		}), nil
-	}
+	return s.vs.Deserialize(topic, vb)
 }

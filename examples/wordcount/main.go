@@ -7,7 +7,7 @@
 //     "wordcount-example-word-counts-repartition", keyed by word, and read
 //     back by a second sub-topology, so that every occurrence of a word
 //     meets in the same task whatever line (partition) it came from;
-//   - Count(stream.Named("word-counts")) keeps the count of each word in a
+//   - Count(stream.Materialized("word-counts")) keeps the count of each word in a
 //     store called "word-counts": a Pebble database under Config.StateDir,
 //     backed by the changelog topic "wordcount-example-word-counts-changelog"
 //     from which it is restored if the local state is lost;
@@ -104,7 +104,7 @@ func buildTopology() *stream.Builder {
 		GroupBy(func(_, word string) string { return word }, serde.String()).
 		// The store, its changelog and the repartition topic are named after
 		// this operator.
-		Count(stream.Named(storeName)).
+		Count(stream.Materialized(storeName)).
 		ToStream().
 		To(countsTopic, nil, nil) // nil: the table's serdes, String and Int64
 	return b

@@ -31,7 +31,7 @@ func TestRun(t *testing.T) {
 		"Sink: word-counts-repartition-sink (topic: wordcount-example-word-counts-repartition)",
 		"Sub-topology: 1",
 		"Source: word-counts-repartition-source (topics: [wordcount-example-word-counts-repartition])",
-		"Processor: word-counts (stores: [word-counts])",
+		"Processor: KSTREAM-AGGREGATE-0000000003 (stores: [word-counts])",
 		"(topic: word-counts)",
 	} {
 		assert.Contains(t, topology, want)

@@ -205,7 +205,7 @@ func countTopology(input, output string) *stream.Builder {
 	b := stream.NewBuilder()
 	stream.Source(b, input, serde.String(), serde.String()).
 		GroupByKey().
-		Count(stream.Named("counts")).
+		Count(stream.Materialized("counts")).
 		ToStream().
 		To(output, nil, nil)
 	return b

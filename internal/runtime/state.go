@@ -38,6 +38,10 @@ type changelog struct {
 	store   *state.CachedStore
 	next    atomic.Int64
 	promise func(*kgo.Record, error)
+
+	// timestamped: the store's values carry a timestamp, which the
+	// changelog holds as the record timestamp (see state.AppendTimestamped).
+	timestamped bool
 }
 
 // partitioner sends changelog records to the partition set on them (the
@@ -140,7 +144,7 @@ func (e *Engine) initStores(t *task) {
 		if err != nil {
 			continue // NewTask opened every store the processors use
 		}
-		c := &changelog{topic: ChangelogTopic(e.o.AppID, name), store: st}
+		c := &changelog{topic: ChangelogTopic(e.o.AppID, name), store: st, timestamped: t.t.Sub.Timestamped[name]}
 		c.promise = func(r *kgo.Record, err error) {
 			if err != nil {
 				e.onProduced(r, err)
@@ -219,6 +223,7 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 	}
 	next := start
 	lastReport := time.Now()
+	var buf []byte // a timestamped value being restored
 	for next < end {
 		fs := rcl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -243,7 +248,12 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 			if r.Attrs.IsControl() {
 				rs.Advance(r.Offset + 1)
 			} else {
-				aerr = rs.Apply(r.Key, r.Value, r.Offset)
+				v := r.Value
+				if c.timestamped && v != nil {
+					buf = state.AppendTimestamped(buf[:0], r.Timestamp.UnixMilli(), v)
+					v = buf
+				}
+				aerr = rs.Apply(r.Key, v, r.Offset)
 				prog.Restored++
 			}
 			next = r.Offset + 1
@@ -270,7 +280,14 @@ func (e *Engine) flushStores() error {
 		p := t.t.ID.Partition
 		for _, c := range t.logs {
 			err := c.store.Flush(func(k, v []byte) {
-				e.cl.Produce(context.Background(), &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}, c.promise)
+				r := &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}
+				if c.timestamped && v != nil {
+					ts, plain, err := state.SplitTimestamped(v)
+					if err == nil {
+						r.Value, r.Timestamp = plain, time.UnixMilli(ts)
+					}
+				}
+				e.cl.Produce(context.Background(), r, c.promise)
 			})
 			if err != nil {
 				return &topo.FatalError{Err: fmt.Errorf("brook: task %s: flush store %q: %w", t.t.ID, c.store.Name(), err)}

@@ -16,7 +16,7 @@ func WordCount(in, out string) *stream.Builder {
 	stream.Source(b, in, serde.String(), serde.String()).
 		FlatMapValues(strings.Fields).
 		GroupBy(func(_, w string) string { return w }, serde.String()).
-		Count(stream.Named("word-counts")).
+		Count(stream.Materialized("word-counts")).
 		ToStream().
 		To(out, nil, nil)
 	return b
@@ -83,12 +83,12 @@ func ReduceAndAggregate() *stream.Builder {
 			return n
 		}).WithSerdes(nil, serde.Int64())
 	amounts.GroupByKey().
-		Reduce(func(agg, v int64) int64 { return max(agg, v) }, stream.Named("max")).
+		Reduce(func(agg, v int64) int64 { return max(agg, v) }, stream.Materialized("max")).
 		ToStream().To("max", nil, nil)
 	amounts.GroupByKey().
 		Aggregate(func() Stats { return Stats{} }, func(_ string, v int64, s Stats) Stats {
 			return Stats{N: s.N + 1, Sum: s.Sum + int(v)}
-		}, serde.JSON[Stats](), stream.Named("stats")).
+		}, serde.JSON[Stats](), stream.Materialized("stats")).
 		ToStream().To("stats", nil, nil)
 	return b
 }
@@ -136,9 +136,9 @@ type Phase[V, W any] struct {
 // the new one; a tombstone removes the user.
 func UsersPerRegion() *stream.Builder {
 	b := stream.NewBuilder()
-	stream.SourceTable(b, "users", serde.String(), serde.String(), stream.Named("users")).
+	stream.SourceTable(b, "users", serde.String(), serde.String(), stream.Materialized("users")).
 		GroupBy(func(user, region string) (string, string) { return region, user }, serde.String(), serde.String()).
-		Count(stream.Named("users-per-region")).
+		Count(stream.Materialized("users-per-region")).
 		ToStream().To("per-region", nil, nil)
 	return b
 }
@@ -167,7 +167,7 @@ var WantUsers = map[string]string{"ann": "eu", "bob": "us", "cid": "us"}
 // is deleted, or filtered out after an update, becomes a tombstone.
 func ExpensivePrices() *stream.Builder {
 	b := stream.NewBuilder()
-	stream.SourceTable(b, "prices", serde.String(), serde.Int64(), stream.Named("prices")).
+	stream.SourceTable(b, "prices", serde.String(), serde.Int64(), stream.Materialized("prices")).
 		Filter(func(_ string, p int64) bool { return p >= 100 }).
 		MapValues(func(p int64) int64 { return p * 2 }).
 		To("expensive", nil, nil)

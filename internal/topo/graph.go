@@ -62,9 +62,10 @@ type Graph struct {
 	// may schedule wall-clock punctuators.
 	UserProcessors bool
 
-	errs   []error
-	counts map[string]int
-	names  map[string]bool
+	errs  []error
+	index int // the next number of an automatic name
+	names map[string]bool
+	drops *Drops
 }
 
 // StoreDef is a state store and the node that owns it.
@@ -78,6 +79,12 @@ type StoreDef struct {
 	// spec), so that one definition can be connected to several nodes;
 	// nil for the stores of DSL operators.
 	Owner any
+	// Timestamped marks a store whose values are a record timestamp (8
+	// bytes, big-endian milliseconds) followed by the serialized value, as
+	// Kafka Streams' timestamped key-value stores hold them. Its changelog
+	// records carry the plain value, with the timestamp as the record's
+	// timestamp; see SplitTimestamped and JoinTimestamped.
+	Timestamped bool
 }
 
 // Repartition is an internal topic written by a sink in one sub-topology
@@ -119,8 +126,37 @@ func (n *Node) Sub() int { return n.sub }
 
 // NewGraph returns an empty graph.
 func NewGraph() *Graph {
-	return &Graph{counts: map[string]int{}, names: map[string]bool{}}
+	return &Graph{names: map[string]bool{}, drops: NewDrops()}
 }
+
+// Drops returns the counters of records the graph's tasks dropped for a
+// null key or value.
+func (g *Graph) Drops() *Drops { return g.drops }
+
+// NewName returns an automatic node name, prefix followed by the next
+// number in ten digits (KSTREAM-MAP-0000000003), and uses that number up.
+// It is Kafka Streams' InternalStreamsBuilder.newProcessorName: every
+// operator uses up one number, named or not, so that naming one operator
+// does not change the automatic names of the others.
+func (g *Graph) NewName(prefix string) string {
+	n := fmt.Sprintf("%s-%010d", prefix, g.index)
+	g.index++
+	return n
+}
+
+// NewStoreName returns an automatic store name, prefix followed by
+// "STATE-STORE-" and the next number (KSTREAM-AGGREGATE-STATE-STORE-0000000002),
+// as Kafka Streams' InternalStreamsBuilder.newStoreName. prefix ends with
+// "-". A store named by the user uses up no number.
+func (g *Graph) NewStoreName(prefix string) string {
+	n := fmt.Sprintf("%sSTATE-STORE-%010d", prefix, g.index)
+	g.index++
+	return n
+}
+
+// BurnName uses up the next number, as Kafka Streams does for a name it
+// generates and does not use.
+func (g *Graph) BurnName() { g.index++ }
 
 // Errorf records a build error; Err returns all of them.
 func (g *Graph) Errorf(format string, args ...any) {
@@ -153,13 +189,20 @@ func (e *BuildError) Error() string {
 func (e *BuildError) Unwrap() []error { return e.Errs }
 
 // Add adds a node named name (or, if empty, an automatic name made of
-// prefix and a sequence number, in the style of Kafka Streams'
-// KSTREAM-MAP-0000000003) with the given parents.
+// prefix and the next number, in the style of Kafka Streams'
+// KSTREAM-MAP-0000000003) with the given parents. It uses up one number
+// either way (see NewName).
 func (g *Graph) Add(kind Kind, prefix, name string, parents ...*Node) *Node {
-	id := len(g.Nodes)
-	if name == "" {
-		name = fmt.Sprintf("%s-%010d", prefix, id)
+	if auto := g.NewName(prefix); name == "" {
+		name = auto
 	}
+	return g.AddNamed(kind, name, parents...)
+}
+
+// AddNamed adds a node called name with the given parents, using up no
+// number: for names made beforehand with NewName.
+func (g *Graph) AddNamed(kind Kind, name string, parents ...*Node) *Node {
+	id := len(g.Nodes)
 	if g.names[name] {
 		g.Errorf("two nodes are named %q: names given with stream.Named must be unique", name)
 	}
@@ -182,6 +225,11 @@ type Subtopology struct {
 	Sources map[string]*Node
 	// Stores are the names of the stores the sub-topology's tasks hold.
 	Stores []string
+	// Timestamped holds the stores of Stores whose values carry a
+	// timestamp (StoreDef.Timestamped).
+	Timestamped map[string]bool
+
+	drops *Drops
 }
 
 // Subtopologies splits the graph into its connected parts, numbered in the
@@ -229,7 +277,7 @@ func (g *Graph) Subtopologies() []*Subtopology {
 		r := find(n.ID)
 		s := byRoot[r]
 		if s == nil {
-			s = &Subtopology{ID: len(subs), Sources: map[string]*Node{}}
+			s = &Subtopology{ID: len(subs), Sources: map[string]*Node{}, Timestamped: map[string]bool{}, drops: g.drops}
 			byRoot[r] = s
 			subs = append(subs, s)
 		}
@@ -249,6 +297,11 @@ func (g *Graph) Subtopologies() []*Subtopology {
 	}
 	for _, s := range subs {
 		sort.Strings(s.Topics)
+	}
+	for _, d := range g.Stores {
+		if d.Timestamped && d.Node != nil {
+			subs[d.Node.sub].Timestamped[d.Name] = true
+		}
 	}
 	return subs
 }
@@ -273,29 +326,30 @@ func (g *Graph) Validate() error {
 	return g.Err()
 }
 
-// Describe prints the topology in the format of Kafka Streams'
-// Topology#describe().
+// Describe prints the topology as Kafka Streams' Topology#describe()
+// does (TopologyDescription#toString): the first sub-topology header
+// indented three spaces and the later ones two, each node on its own line
+// with its successors ("-->") and predecessors ("<--"), and nodes ordered
+// as Kafka Streams orders them: by the size of the sub-tree they start,
+// largest first, then by name.
 func (g *Graph) Describe() string {
 	var b strings.Builder
-	b.WriteString("Topologies:\n")
+	b.WriteString("Topologies:\n ")
 	for _, s := range g.Subtopologies() {
-		fmt.Fprintf(&b, "   Sub-topology: %d\n", s.ID)
-		for _, n := range s.Nodes {
+		fmt.Fprintf(&b, "  Sub-topology: %d\n", s.ID)
+		size := subtreeSizes(s.Nodes)
+		for _, n := range describeOrder(s.Nodes, size) {
 			switch n.Kind {
 			case KindSource:
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
+				fmt.Fprintf(&b, "      --> %s\n", names(describeOrder(n.Children, size)))
 			case KindProcessor:
 				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(n.Stores, ", "))
+				fmt.Fprintf(&b, "      --> %s\n", names(describeOrder(n.Children, size)))
+				fmt.Fprintf(&b, "      <-- %s\n", names(describeOrder(n.Parents, size)))
 			case KindSink:
 				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.SinkTopic)
-			}
-			if len(n.Children) > 0 {
-				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
-			} else if n.Kind != KindSink {
-				b.WriteString("      --> none\n")
-			}
-			if len(n.Parents) > 0 {
-				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+				fmt.Fprintf(&b, "      <-- %s\n", names(describeOrder(n.Parents, size)))
 			}
 		}
 		b.WriteString("\n")
@@ -303,7 +357,46 @@ func (g *Graph) Describe() string {
 	return b.String()
 }
 
+// subtreeSizes returns, for each node, the size of the sub-tree it starts
+// as Kafka Streams counts it: 1 plus the sizes of its children (a node
+// reached along two paths counts twice).
+func subtreeSizes(nodes []*Node) map[*Node]int {
+	size := make(map[*Node]int, len(nodes))
+	var of func(n *Node) int
+	of = func(n *Node) int {
+		if v, ok := size[n]; ok {
+			return v
+		}
+		v := 1
+		for _, c := range n.Children {
+			v += of(c)
+		}
+		size[n] = v
+		return v
+	}
+	for _, n := range nodes {
+		of(n)
+	}
+	return size
+}
+
+// describeOrder returns ns sorted as Kafka Streams' NodeComparator sorts
+// them: larger sub-tree first, then by name.
+func describeOrder(ns []*Node, size map[*Node]int) []*Node {
+	out := slices.Clone(ns)
+	slices.SortStableFunc(out, func(a, b *Node) int {
+		if d := size[b] - size[a]; d != 0 {
+			return d
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
 func names(ns []*Node) string {
+	if len(ns) == 0 {
+		return "none"
+	}
 	s := make([]string, len(ns))
 	for i, n := range ns {
 		s[i] = n.Name

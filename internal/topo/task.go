@@ -133,6 +133,7 @@ type Task struct {
 	// time.Now; a test driver sets its own.
 	Clock func() time.Time
 
+	drops   *taskDrops
 	sources map[string]SourceFunc
 	last    string
 	lastFn  SourceFunc
@@ -158,6 +159,11 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
 		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
 		streamPuncts: newSchedule(), wallPuncts: newSchedule()}
+	if sub.drops != nil {
+		t.drops = sub.drops.task(id)
+	} else {
+		t.drops = &taskDrops{}
+	}
 	built := make(map[*Node]any, len(sub.Nodes))
 	// Nodes are numbered after their parents: build children first.
 	for i := len(sub.Nodes) - 1; i >= 0; i-- {

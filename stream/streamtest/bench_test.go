@@ -32,7 +32,7 @@ func benchCount(b *testing.B, commitEvery int) {
 		sb := stream.NewBuilder()
 		stream.Source(sb, "in", serde.String(), serde.String()).
 			GroupByKey().
-			Count(stream.Named("counts")).
+			Count(stream.Materialized("counts")).
 			ToStream().
 			To("out", nil, nil)
 		d := streamtest.New(b, sb, streamtest.Config{CommitEvery: commitEvery})

@@ -403,8 +403,15 @@ func (d *Driver) commit() error {
 		cps := make(map[string]int64, len(t.Sub.Stores))
 		for _, name := range t.Sub.Stores {
 			topic := d.cfg.AppID + "-" + name + "-changelog"
+			timestamped := t.Sub.Timestamped[name]
 			err := t.Stores[name].Flush(func(k, v []byte) {
-				d.write(&kgo.Record{Topic: topic, Key: k, Value: v, Timestamp: d.now}, p)
+				r := &kgo.Record{Topic: topic, Key: k, Value: v, Timestamp: d.now}
+				if timestamped && v != nil {
+					if ts, plain, err := state.SplitTimestamped(v); err == nil {
+						r.Value, r.Timestamp = plain, time.UnixMilli(ts)
+					}
+				}
+				d.write(r, p)
 			})
 			if err != nil {
 				return &topo.FatalError{Err: fmt.Errorf("streamtest: task %s: flush store %q: %w", t.ID, name, err)}
@@ -486,4 +493,15 @@ func (d *Driver) Topics() []string {
 	}
 	slices.Sort(ts)
 	return ts
+}
+
+// DroppedRecords returns, per task id ("0_3"), how many records the
+// driver's tasks skipped for a null key or value, as App.DroppedRecords
+// does for a running App: a new map each call.
+func (d *Driver) DroppedRecords() map[string]stream.DroppedCounts {
+	out := map[string]stream.DroppedCounts{}
+	for id, c := range d.g.Drops().Snapshot() {
+		out[id.String()] = c
+	}
+	return out
 }

@@ -17,7 +17,7 @@ func Example() {
 	stream.Source(b, "lines", serde.String(), serde.String()).
 		FlatMapValues(strings.Fields).
 		GroupBy(func(_, word string) string { return word }, serde.String()).
-		Count(stream.Named("word-counts")).
+		Count(stream.Materialized("word-counts")).
 		ToStream().
 		To("counts", nil, serde.Int64())
 

@@ -54,7 +54,7 @@ func store[K, V any](d *Driver, name string) (*storeView[K, V], error) {
 		}
 		return v, nil
 	}
-	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Named on their operators and by the specs given to stream.WithStores", stream.ErrUnknownStore, name)
+	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Materialized on their operators (or automatically) and by the specs given to stream.WithStores", stream.ErrUnknownStore, name)
 }
 
 // storeView is a store read over all partitions.

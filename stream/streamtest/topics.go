@@ -80,6 +80,16 @@ func (in *InputTopic[K, V]) TryPipeBytes(key, value []byte, headers ...stream.He
 	return in.d.pipe(&kgo.Record{Topic: in.topic, Key: key, Value: value, Timestamp: in.d.now, Headers: kgoHeaders(headers)})
 }
 
+// PipeBytesAt is PipeBytes with the record timestamp ts (milliseconds
+// since the epoch), which drives stream time as PipeAt does: for input
+// without a key or a value at a given time.
+func (in *InputTopic[K, V]) PipeBytesAt(key, value []byte, ts int64, headers ...stream.Header) {
+	in.d.helper()
+	if err := in.d.pipe(&kgo.Record{Topic: in.topic, Key: key, Value: value, Timestamp: time.UnixMilli(ts), Headers: kgoHeaders(headers)}); err != nil {
+		in.d.fatal(err)
+	}
+}
+
 func kgoHeaders(hs []stream.Header) []kgo.RecordHeader {
 	var out []kgo.RecordHeader
 	for _, h := range hs {
