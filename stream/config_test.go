@@ -20,7 +20,7 @@ func regroupCount() *stream.Builder {
 	stream.Source(b, "in", serde.String(), serde.String()).
 		GroupBy(func(_, v string) string { return v }, serde.String()).
 		// The repartition topic is named after the aggregation.
-		Count(stream.Named("words")).
+		Count(stream.Materialized("words")).
 		ToStream().
 		To("out", nil, nil)
 	return b

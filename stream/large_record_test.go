@@ -62,7 +62,7 @@ func TestLargeRecordFlows(t *testing.T) {
 			b := stream.NewBuilder()
 			in := stream.Source(b, "big-in", serde.String(), serde.Bytes())
 			in.MapValues(func(v []byte) []byte { return append(v, '!') }).To("big-out", nil, nil)
-			in.GroupByKey().Reduce(func(_, v []byte) []byte { return v }, stream.Named("latest")).ToStream().To("big-latest", nil, nil)
+			in.GroupByKey().Reduce(func(_, v []byte) []byte { return v }, stream.Materialized("latest")).ToStream().To("big-latest", nil, nil)
 			stop := start(t, k, b, stream.Config{AppID: "big"})
 			defer func() { require.NoError(t, stop()) }()
 
