@@ -72,8 +72,8 @@ type Options struct {
 	WallClock bool
 }
 
-// ErrClosed is returned by Run on an engine that already ran.
-var ErrClosed = errors.New("brook: app already ran or was closed; make a new one with stream.New")
+// ErrClosed is returned by Run on an engine that runs or already ran.
+var ErrClosed = errors.New("brook: app is running, already ran or was closed: Run can be called once; make a new App with stream.New")
 
 // Engine runs a topology as one member of the consumer group AppID.
 type Engine struct {
