@@ -270,7 +270,7 @@ func (e *Engine) flushStores() error {
 		p := t.t.ID.Partition
 		for _, c := range t.logs {
 			err := c.store.Flush(func(k, v []byte) {
-				e.cl.Produce(context.Background(), &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}, c.promise)
+				e.cl.Produce(e.pctx, &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}, c.promise)
 			})
 			if err != nil {
 				return &topo.FatalError{Err: fmt.Errorf("brook: task %s: flush store %q: %w", t.t.ID, c.store.Name(), err)}
