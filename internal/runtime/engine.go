@@ -96,8 +96,8 @@ type Engine struct {
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr    atomic.Pointer[error]
-	ran        atomic.Bool
+	prodErr atomic.Pointer[error]
+	ran     atomic.Bool
 	// pctx is the context of every Produce: cancelled (with errStalled)
 	// when the producer stays stuck for a commit deadline, so that no
 	// worker waits on a stalled broker for ever.
@@ -106,7 +106,7 @@ type Engine struct {
 	// dropped is set under at-least-once once a commit dropped store writes
 	// whose changelog records may still be acknowledged later: from then
 	// on nothing is committed. Guarded by mu.
-	dropped bool
+	dropped    bool
 	commitNow  atomic.Bool // a store's cache is over budget
 	incomplete atomic.Bool // polled records were not processed
 
