@@ -96,19 +96,22 @@ type Engine struct {
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr atomic.Pointer[error]
-	ran     atomic.Bool
+	prodErr    atomic.Pointer[error]
+	ran        atomic.Bool
+	commitNow  atomic.Bool // a store's cache is over budget
+	incomplete atomic.Bool // polled records were not processed
+
 	// pctx is the context of every Produce: cancelled (with errStalled)
-	// when the producer stays stuck for a commit deadline, so that no
-	// worker waits on a stalled broker for ever.
+	// when the producer makes no progress for a commit deadline, so that
+	// no worker waits on a stalled broker for ever. acked counts
+	// acknowledged records, the producer's progress.
 	pctx    context.Context
 	pcancel context.CancelCauseFunc
+	acked   atomic.Int64
 	// dropped is set under at-least-once once a commit dropped store writes
 	// whose changelog records may still be acknowledged later: from then
 	// on nothing is committed. Guarded by mu.
-	dropped    bool
-	commitNow  atomic.Bool // a store's cache is over budget
-	incomplete atomic.Bool // polled records were not processed
+	dropped bool
 
 	parts      map[int]int32   // partitions (tasks) per sub-topology
 	changelogs map[string]bool // changelog topic names
@@ -550,20 +553,25 @@ func (e *Engine) send(ctx context.Context, w *worker, it item) bool {
 }
 
 // watchProducer waits until done is closed. If that takes a whole commit
-// deadline while the producer holds records, the producer is stuck on the
-// broker and workers may be blocked in Produce: it cancels every produce
-// call, which fails the App, so that done can come.
+// deadline during which the producer held records and none was
+// acknowledged, the producer is stuck on the broker and workers may be
+// blocked in Produce: it cancels every produce call, which fails the App,
+// so that done can come. (A barrier held up by a long restore, with the
+// producer making progress or idle, is left to wait.)
 func (e *Engine) watchProducer(done <-chan struct{}) {
 	limit := time.NewTimer(e.commitTimeout())
 	defer limit.Stop()
+	acked := e.acked.Load()
 	for {
 		select {
 		case <-done:
 			return
 		case <-limit.C:
-			if e.cl != nil && e.cl.BufferedProduceRecords() > 0 {
+			now := e.acked.Load()
+			if now == acked && e.cl != nil && e.cl.BufferedProduceRecords() > 0 {
 				e.pcancel(errStalled)
 			}
+			acked = now
 			limit.Reset(e.commitTimeout())
 		}
 	}
@@ -586,7 +594,11 @@ func (e *Engine) fail(err error) {
 func (e *Engine) Produce(r *kgo.Record) { e.cl.Produce(e.pctx, r, e.promise) }
 
 func (e *Engine) onProduced(r *kgo.Record, err error) {
-	if err == nil || errors.Is(err, kgo.ErrAborting) {
+	if err == nil {
+		e.acked.Add(1)
+		return
+	}
+	if errors.Is(err, kgo.ErrAborting) {
 		// Records cut by a transaction abort are written again when their
 		// input is processed again.
 		return

@@ -175,6 +175,9 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 	}
 	e.barrier()
 	if e.inTxn {
+		// Bounded: a stalled broker must not hold the rebalance for ever.
+		ctx, cancel := context.WithTimeout(ctx, e.commitTimeout())
+		defer cancel()
 		if err := e.cl.AbortBufferedRecords(ctx); err != nil {
 			e.log.Warn("abort buffered records on revoke", "err", err)
 		}

@@ -146,6 +146,7 @@ func (e *Engine) initStores(t *task) {
 				e.onProduced(r, err)
 				return
 			}
+			e.acked.Add(1)
 			if r.Offset+1 > c.next.Load() {
 				c.next.Store(r.Offset + 1)
 			}
