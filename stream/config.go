@@ -62,7 +62,10 @@ type Config struct {
 
 	// TransactionTimeout bounds how long an exactly-once transaction may
 	// stay open; a crashed instance's open transaction is aborted by the
-	// broker after it, unless the instance restarts first. Default 10s.
+	// broker after it, unless the instance restarts first. It is also the
+	// deadline of each commit under either guarantee: a commit (or Close)
+	// that waits this long on a broker that acknowledges nothing stops the
+	// App with an error. Default 10s.
 	TransactionTimeout time.Duration
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.
