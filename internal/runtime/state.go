@@ -287,7 +287,8 @@ func (e *Engine) flushStores() error {
 func (e *Engine) commitStores() error {
 	var errs []error
 	for _, t := range e.tasks {
-		if t.t.DB == nil || !t.restored {
+		if t.t.DB == nil || !t.restored || t.failed {
+			// A failed task's writes are dropped: see commitLocked.
 			continue
 		}
 		cps := make(map[string]int64, len(t.logs))
