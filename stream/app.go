@@ -80,15 +80,16 @@ func New(b *Builder, cfg Config) (*App, error) {
 // cancelled, Close is called, or a fatal error happens. It returns after a
 // final commit of everything processed: nil after a cancel or Close, else
 // the error, wrapped so that errors.Is and errors.As find *RecordError,
-// *MissingTopicsError and the like. Run can be called once.
+// *MissingTopicsError and the like. Run can be called once: a second call,
+// while the first runs or after it returned, returns ErrClosed.
 func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
-	if a.closed {
+	if a.closed || a.stop != nil {
+		// Closed, running, or ran: one Run per App.
 		a.mu.Unlock()
-		cancel()
 		return ErrClosed
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	a.stop = cancel
 	a.mu.Unlock()
 	defer close(a.done)
@@ -110,7 +111,8 @@ func (a *App) Close() {
 	<-a.done
 }
 
-// ErrClosed is returned by Run when the App already ran or was closed.
+// ErrClosed is returned by Run when the App is running, already ran, or was
+// closed.
 var ErrClosed = runtime.ErrClosed
 
 // ErrFenced is returned by Run under ExactlyOnce when another instance with

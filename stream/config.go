@@ -81,10 +81,11 @@ type Config struct {
 
 	// TransactionTimeout bounds how long an exactly-once transaction may
 	// stay open; a crashed instance's open transaction is aborted by the
-	// broker after it, unless the instance restarts first. It also bounds
-	// how long one commit may take. At least MinTransactionTimeout (1s) and
-	// twice CommitInterval. Default 10s, or twice CommitInterval if that is
-	// more.
+	// broker after it, unless the instance restarts first. It is also the
+	// deadline of each commit under either guarantee: a commit (or Close)
+	// that waits this long on a broker that acknowledges nothing stops the
+	// App with an error. At least MinTransactionTimeout (1s) and twice
+	// CommitInterval. Default 10s, or twice CommitInterval if that is more.
 	TransactionTimeout time.Duration
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.

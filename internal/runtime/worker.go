@@ -60,6 +60,7 @@ func (w *worker) run(e *Engine) {
 			e.dbs[it.task.t.ID] = it.task.t.DB
 			e.qmu.Unlock()
 			if err := it.task.t.Init(); err != nil {
+				it.task.failed = true
 				e.fail(err)
 			}
 			continue
@@ -67,6 +68,7 @@ func (w *worker) run(e *Engine) {
 		if !it.punctuate.IsZero() {
 			if it.task.restored {
 				if err := it.task.t.PunctuateWallClock(it.punctuate); err != nil {
+					it.task.failed = true
 					e.fail(err)
 				}
 			}
@@ -92,6 +94,7 @@ func (t *task) process(e *Engine, recs []*kgo.Record) {
 	for _, r := range recs {
 		if err := t.t.Process(r); err != nil {
 			t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			t.failed = true
 			e.fail(err)
 			return
 		}

@@ -146,6 +146,9 @@ type Task struct {
 	streamPuncts, wallPuncts schedule
 	punctuating              bool
 	punctTime                int64
+
+	// committedStreamTime is StreamTime at the last commit (see Committed).
+	committedStreamTime int64
 }
 
 // NewTask wires the processors of sub for one partition.
@@ -157,7 +160,7 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 		return nil, fmt.Errorf("task %s: the sub-topology has stores but the task has no state DB", id)
 	}
 	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
-		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
+		StreamTime: -1, committedStreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
 		streamPuncts: newSchedule(), wallPuncts: newSchedule()}
 	if sub.drops != nil {
 		t.drops = sub.drops.task(id)
@@ -226,7 +229,33 @@ func (t *Task) Init() error {
 		}
 	}
 	t.inits = nil
+	// What Init scheduled is where a rollback returns to: Init does not
+	// run again.
+	t.Committed()
 	return nil
+}
+
+// Committed tells the task that everything it did so far is committed:
+// its stream time and punctuation schedule become what Rollback returns
+// to. The runtime calls it after each successful commit, with the task
+// idle.
+func (t *Task) Committed() {
+	t.committedStreamTime = t.StreamTime
+	t.streamPuncts.commit()
+	t.wallPuncts.commit()
+}
+
+// Rollback returns the task's stream time and punctuation schedule to
+// what they were at the last Committed (or after Init), so that records
+// processed again after an aborted transaction see the same stream time
+// and fire the same punctuations as the first time. Punctuators scheduled
+// since are dropped, and those cancelled since are live again. State a
+// processor keeps in its own fields is not rolled back. The runtime calls
+// it when a transaction aborts, with the task idle.
+func (t *Task) Rollback() {
+	t.StreamTime = t.committedStreamTime
+	t.streamPuncts.rollback()
+	t.wallPuncts.rollback()
 }
 
 // Close runs the functions registered with OnClose, in the reverse order
