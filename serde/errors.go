@@ -7,8 +7,11 @@ import (
 
 // ErrNull is wrapped by the error Deserialize returns when it is given nil
 // data (a tombstone) for a type that cannot represent an absent value. Check
-// for it with errors.Is. To read a topic that carries tombstones, wrap the
-// serde in [Nullable], or read the raw bytes with [Bytes].
+// for it with errors.Is. brook's sources never hand nil value bytes to a
+// value serde: a stream reads them as a tombstone (see stream.Record's
+// Tombstone), a table as a delete. To see tombstones as values in your own
+// code, wrap the serde in [Nullable] (a tombstone is then a nil pointer),
+// or read the raw bytes with [Bytes].
 var ErrNull = errors.New("serde: null data (tombstone) for a non-nullable type")
 
 // ErrSize is wrapped by the error Deserialize returns when a fixed-size type

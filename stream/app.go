@@ -26,14 +26,20 @@ type App struct {
 // *BuildError listing the topology's mistakes, or *ConfigError values
 // (joined) naming the fields at fault.
 func New(b *Builder, cfg Config) (*App, error) {
+	if b == nil {
+		return nil, &ConfigError{Field: "Builder", Msg: "is nil: make one with NewBuilder and add the topology to it"}
+	}
 	if err := b.Build(); err != nil {
-		return nil, err
+		return nil, err // exported by Build
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	b.g.Resolve(cfg.AppID)
 	subs := b.g.Subtopologies()
+	if err := cfg.checkTopics(b.g, subs); err != nil {
+		return nil, err
+	}
 	var sinks []string
 	seen := map[string]bool{}
 	for _, n := range b.g.Nodes {
@@ -74,21 +80,21 @@ func New(b *Builder, cfg Config) (*App, error) {
 // cancelled, Close is called, or a fatal error happens. It returns after a
 // final commit of everything processed: nil after a cancel or Close, else
 // the error, wrapped so that errors.Is and errors.As find *RecordError,
-// *MissingTopicsError and the like. Run can be called once.
+// *MissingTopicsError and the like. Run can be called once: a second call,
+// while the first runs or after it returned, returns ErrClosed.
 func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
 	a.mu.Lock()
-	if a.closed {
+	if a.closed || a.stop != nil {
+		// Closed, running, or ran: one Run per App.
 		a.mu.Unlock()
-		cancel()
 		return ErrClosed
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	a.stop = cancel
 	a.mu.Unlock()
 	defer close(a.done)
 	defer cancel()
-	err := a.eng.Run(ctx)
-	return err
+	return exportErr(a.eng.Run(ctx))
 }
 
 // Close stops a running App, as cancelling Run's context does, and waits
@@ -105,32 +111,8 @@ func (a *App) Close() {
 	<-a.done
 }
 
-// Errors that Run returns; use errors.As to inspect them.
-type (
-	// RecordError is a record that could not be processed under
-	// FailOnBadRecord: its topic, partition and offset, the task, and the
-	// cause (a *SerdeError, a *PanicError, or the user function's error).
-	RecordError = topo.RecordError
-	// SerdeError is a key or value that failed to serialize or deserialize.
-	SerdeError = topo.SerdeError
-	// PanicError is a panic recovered from a user function, with its stack.
-	PanicError = topo.PanicError
-	// BuildError lists the mistakes in a topology.
-	BuildError = topo.BuildError
-	// MissingTopicsError lists the topics a topology reads or writes that do
-	// not exist.
-	MissingTopicsError = runtime.MissingTopicsError
-	// StateDirLockedError is a state directory held by another process.
-	StateDirLockedError = runtime.StateDirLockedError
-	// InternalTopicError is an internal topic whose partition count no
-	// longer matches the topology.
-	InternalTopicError = runtime.InternalTopicError
-	// CopartitionError names the topics of one sub-topology whose partition
-	// counts differ.
-	CopartitionError = runtime.CopartitionError
-)
-
-// ErrClosed is returned by Run when the App already ran or was closed.
+// ErrClosed is returned by Run when the App is running, already ran, or was
+// closed.
 var ErrClosed = runtime.ErrClosed
 
 // ErrFenced is returned by Run under ExactlyOnce when another instance with

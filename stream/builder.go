@@ -25,7 +25,7 @@ func NewBuilder() *Builder { return &Builder{g: topo.NewGraph()} }
 
 // Build checks the topology and returns what is wrong with it, if anything,
 // as a *BuildError listing every mistake.
-func (b *Builder) Build() error { return b.g.Validate() }
+func (b *Builder) Build() error { return exportErr(b.g.Validate()) }
 
 // Describe returns the topology as text in the format of Kafka Streams'
 // Topology#describe(): its sub-topologies and, in each, the sources with
@@ -119,7 +119,7 @@ type Record[K, V any] struct {
 // FilterNot let it pass without calling their function; MapValues and
 // FlatMapValues forward one tombstone of the same key without calling
 // theirs; SelectKey, Merge, Split and Peek keep it a tombstone (their
-// functions see the zero value); Map and FlatMap call their function with
+// functions see the zero value, as does Foreach's); Map and FlatMap call their function with
 // the zero value and forward what it returns as new records with values;
 // Count, Reduce and Aggregate skip it, count it and log it, as Kafka
 // Streams skips null values. A Processor sees it as a Record whose

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brookstream/brook/internal/runtime"
@@ -19,10 +24,14 @@ import (
 type Config struct {
 	// AppID names the application. It is the consumer group id, and
 	// prefixes the names of internal topics and the state directory.
-	// Required; letters, digits, '.', '_' and '-' only.
+	// Required; letters, digits, '.', '_' and '-' only, starting with a
+	// letter or digit, and short enough that every internal topic name
+	// (<AppID>-<name>-changelog, <AppID>-<name>-repartition) fits Kafka's
+	// 249 characters.
 	AppID string
 
-	// Brokers are the seed brokers, host:port. Required.
+	// Brokers are the seed brokers, host:port (IPv6 hosts in brackets).
+	// Required.
 	Brokers []string
 
 	// ClientOpts are extra franz-go client options, for TLS, SASL, client
@@ -30,7 +39,16 @@ type Config struct {
 	// isolation options itself: do not pass those.
 	ClientOpts []kgo.Opt
 
-	// Logger receives brook's logs, grouped by subsystem. Default: discard.
+	// Logger receives brook's logs, grouped by subsystem (kgo for the Kafka
+	// client, pebble for the state). franz-go's own messages arrive one
+	// level lower than franz-go logs them (its Info as Debug, its Warn as
+	// Info, its Error as Warn): they are chatty, and brook reports the
+	// trouble that matters itself. Default: records at Warn and above go to
+	// the handler of slog.Default() as it is when New is called; to silence
+	// brook, pass slog.New(slog.DiscardHandler).
+	//
+	// While the brokers cannot be reached, the App retries and logs at Warn,
+	// every few seconds, what it waits for.
 	Logger *slog.Logger
 
 	// CommitInterval is how often processed offsets are committed (and, with
@@ -56,13 +74,18 @@ type Config struct {
 	// (group.instance.id): a restart within the session timeout gets its
 	// tasks back without a rebalance. It also names the transactional
 	// producer under ExactlyOnce. It must be unique among the App's running
-	// instances. Default: none (dynamic membership; the transactional id
+	// instances, and made of at most 249 letters, digits, '.', '_' and '-'
+	// (Kafka's rule for group.instance.id). Default: none (dynamic membership; the transactional id
 	// comes from a random id kept in the state directory).
 	InstanceID string
 
 	// TransactionTimeout bounds how long an exactly-once transaction may
 	// stay open; a crashed instance's open transaction is aborted by the
-	// broker after it, unless the instance restarts first. Default 10s.
+	// broker after it, unless the instance restarts first. It is also the
+	// deadline of each commit under either guarantee: a commit (or Close)
+	// that waits this long on a broker that acknowledges nothing stops the
+	// App with an error. At least MinTransactionTimeout (1s) and twice
+	// CommitInterval. Default 10s, or twice CommitInterval if that is more.
 	TransactionTimeout time.Duration
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.
@@ -85,7 +108,8 @@ type Config struct {
 	StateCacheBytes int64
 
 	// MemTableBytes is the Pebble memtable size of each task's database; a
-	// task holds up to two. Default 4 MiB.
+	// task holds up to two. At least MinMemTableBytes (64 KiB). Default
+	// 4 MiB.
 	MemTableBytes int
 
 	// StoreCacheBytes is the write-back cache of each store of each task:
@@ -153,47 +177,95 @@ func SkipBadRecord() BadRecordPolicy { return BadRecordPolicy{topo.Policy{Kind: 
 // DeadLetterTopic sends a bad record to topic and goes on. The dead-letter
 // record has the original key and value bytes, timestamp and headers, plus
 // the headers brook.error (the error text), brook.topic, brook.partition,
-// brook.offset (the origin) and brook.task. The topic is created at start
-// if it does not exist. Within the guarantee of the App, a dead-lettered
+// brook.offset (the origin) and brook.task (see HeaderError and the
+// others). The topic is created at start if it does not exist, accepting
+// records as large as the App's own topics do. It must not be a topic the
+// App reads: New refuses an input, repartition or changelog topic. Within the guarantee of the App, a dead-lettered
 // record is written before its offset is committed.
 func DeadLetterTopic(topic string) BadRecordPolicy {
 	return BadRecordPolicy{topo.Policy{Kind: topo.PolicyDeadLetter, Topic: topic}}
 }
 
-// Header keys of dead-letter records.
-const (
-	HeaderError     = topo.HeaderError
-	HeaderTopic     = topo.HeaderTopic
-	HeaderPartition = topo.HeaderPartition
-	HeaderOffset    = topo.HeaderOffset
-	HeaderTask      = topo.HeaderTask
-)
-
-// ConfigError is a Config field with a bad value.
+// ConfigError is a Config field with a bad value, or a nil *Builder given
+// to New (Field "Builder").
 type ConfigError struct {
+	// Field is the name of the Config field at fault, such as "AppID", or
+	// "Builder" for New's first argument.
 	Field string
-	Msg   string
+	// Msg says what is wrong with the value and what to do.
+	Msg string
 }
 
 // Error implements error: it says what went wrong and what to do.
-func (e *ConfigError) Error() string { return fmt.Sprintf("brook: Config.%s %s", e.Field, e.Msg) }
+func (e *ConfigError) Error() string {
+	if e.Field == "Builder" {
+		return "brook: New: the Builder " + e.Msg
+	}
+	return fmt.Sprintf("brook: Config.%s %s", e.Field, e.Msg)
+}
+
+// Limits that Config values are checked against.
+const (
+	// MinMemTableBytes is the smallest MemTableBytes New accepts. Pebble
+	// panics below about 1.1 KiB (the size of an empty memtable's arena) and
+	// flushes after every few writes well above it; 64 KiB keeps a task's
+	// state usable.
+	MinMemTableBytes = 64 << 10
+	// MinTransactionTimeout is the smallest TransactionTimeout New accepts.
+	// TransactionTimeout must also be at least twice CommitInterval: a
+	// transaction stays open for a commit interval of work and then for the
+	// commit itself.
+	MinTransactionTimeout = time.Second
+	// maxTopicName is Kafka's limit on the length of a topic name.
+	maxTopicName = 249
+)
+
+// badRune returns the first rune of s that Kafka does not allow in a topic
+// name or group instance id (letters, digits, '.', '_' and '-'), or 0.
+func badRune(s string) rune {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return r
+		}
+	}
+	return 0
+}
 
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if c.AppID == "" {
+	switch {
+	case c.AppID == "":
 		bad("AppID", "is required: it names the consumer group and internal topics")
-	}
-	for _, r := range c.AppID {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			bad("AppID", "%q has %q: use letters, digits, '.', '_' and '-' only, as in a topic name", c.AppID, r)
-			break
-		}
+	case badRune(c.AppID) != 0:
+		bad("AppID", "%q has %q: use letters, digits, '.', '_' and '-' only, as in a topic name", c.AppID, badRune(c.AppID))
+	case !isAlnum(c.AppID[0]):
+		// ".", ".." and names starting with '-' or '_' are unsafe as a
+		// directory name or on a command line, or look like Kafka's own
+		// internal topics.
+		bad("AppID", "%q must start with a letter or a digit: it names a directory under StateDir and the prefix of internal topics", c.AppID)
+	case len(c.AppID) > maxTopicName-len("-x-changelog"):
+		bad("AppID", "is %d characters long: internal topic names (<AppID>-<name>-changelog) must fit Kafka's limit of %d characters", len(c.AppID), maxTopicName)
 	}
 	if len(c.Brokers) == 0 {
 		bad("Brokers", "is required: give at least one host:port")
+	}
+	for i, b := range c.Brokers {
+		if err := checkHostPort(b); err != nil {
+			bad("Brokers", "entry %d %q is not host:port: %v", i, b, err)
+		}
+	}
+	if c.InstanceID != "" {
+		switch {
+		case badRune(c.InstanceID) != 0:
+			bad("InstanceID", "%q has %q: use letters, digits, '.', '_' and '-' only, as Kafka requires of group.instance.id", c.InstanceID, badRune(c.InstanceID))
+		case c.InstanceID == "." || c.InstanceID == "..":
+			bad("InstanceID", "%q is not allowed by Kafka as a group.instance.id", c.InstanceID)
+		case len(c.InstanceID) > maxTopicName:
+			bad("InstanceID", "is %d characters long: Kafka allows at most %d", len(c.InstanceID), maxTopicName)
+		}
 	}
 	if c.CommitInterval < 0 {
 		bad("CommitInterval", "is %v: it must be positive (or zero for the default 100ms)", c.CommitInterval)
@@ -204,8 +276,13 @@ func (c *Config) validate() error {
 	if c.MaxPollRecords < 0 {
 		bad("MaxPollRecords", "is %d: it must be positive (or zero for the default 10000)", c.MaxPollRecords)
 	}
-	if c.OnBadRecord.p.Kind == topo.PolicyDeadLetter && c.OnBadRecord.p.Topic == "" {
-		bad("OnBadRecord", "is DeadLetterTopic with an empty topic name")
+	if c.OnBadRecord.p.Kind == topo.PolicyDeadLetter {
+		switch t := c.OnBadRecord.p.Topic; {
+		case t == "":
+			bad("OnBadRecord", "is DeadLetterTopic with an empty topic name")
+		case badRune(t) != 0 || t == "." || t == ".." || len(t) > maxTopicName:
+			bad("OnBadRecord", "is DeadLetterTopic(%q), which is not a valid topic name: use at most %d letters, digits, '.', '_' and '-'", t, maxTopicName)
+		}
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 100 * time.Millisecond
@@ -216,8 +293,16 @@ func (c *Config) validate() error {
 	if c.MaxPollRecords == 0 {
 		c.MaxPollRecords = 10000
 	}
-	if c.StateCacheBytes < 0 || c.MemTableBytes < 0 || c.StoreCacheBytes < 0 {
-		bad("StateCacheBytes", "MemTableBytes and StoreCacheBytes must not be negative (zero means the default)")
+	if c.StateCacheBytes < 0 {
+		bad("StateCacheBytes", "is %d: it must not be negative (zero means the default 64 MiB)", c.StateCacheBytes)
+	}
+	if c.MemTableBytes < 0 {
+		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.MemTableBytes)
+	} else if c.MemTableBytes > 0 && c.MemTableBytes < MinMemTableBytes {
+		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 4 MiB", c.MemTableBytes, MinMemTableBytes)
+	}
+	if c.StoreCacheBytes < 0 {
+		bad("StoreCacheBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.StoreCacheBytes)
 	}
 	if c.Guarantee != ExactlyOnce && c.Guarantee != AtLeastOnce {
 		bad("Guarantee", "is %v: use ExactlyOnce or AtLeastOnce", c.Guarantee)
@@ -226,7 +311,11 @@ func (c *Config) validate() error {
 		bad("TransactionTimeout", "is %v: it must be positive (or zero for the default 10s)", c.TransactionTimeout)
 	}
 	if c.TransactionTimeout == 0 {
-		c.TransactionTimeout = 10 * time.Second
+		c.TransactionTimeout = max(10*time.Second, 2*c.CommitInterval)
+	}
+	if c.TransactionTimeout > 0 && (c.TransactionTimeout < MinTransactionTimeout || c.TransactionTimeout < 2*c.CommitInterval) {
+		bad("TransactionTimeout", "is %v: a commit needs at least %v and twice CommitInterval (%v); raise it or lower CommitInterval",
+			c.TransactionTimeout, MinTransactionTimeout, c.CommitInterval)
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(os.TempDir(), "brook")
@@ -241,7 +330,63 @@ func (c *Config) validate() error {
 		c.StoreCacheBytes = 4 << 20
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = defaultLogger()
+	}
+	return errors.Join(errs...)
+}
+
+func isAlnum(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// checkHostPort checks a broker address: a host (name, IPv4 or bracketed
+// IPv6) and a port number.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || strings.ContainsAny(host, " \t/") {
+		return fmt.Errorf("bad host %q", host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// checkTopics checks the Config against the topic names of the resolved
+// topology: the dead-letter topic must be none of the topics the App reads
+// or the internal topics it writes, and internal topic names must fit
+// Kafka's limit.
+func (c *Config) checkTopics(g *topo.Graph, subs []*topo.Subtopology) error {
+	var errs []error
+	internal := map[string]string{} // topic -> what it is
+	for _, s := range subs {
+		for _, t := range s.Topics {
+			internal[t] = "an input topic"
+		}
+		for _, st := range s.Stores {
+			internal[runtime.ChangelogTopic(c.AppID, st)] = "the changelog topic of store " + strconv.Quote(st)
+		}
+	}
+	for _, r := range g.Repartitions {
+		internal[r.Sink.SinkTopic] = "a repartition topic"
+	}
+	longest := ""
+	for _, t := range slices.Sorted(maps.Keys(internal)) {
+		if len(t) > len(longest) {
+			longest = t
+		}
+	}
+	if len(longest) > maxTopicName {
+		errs = append(errs, &ConfigError{Field: "AppID", Msg: fmt.Sprintf("is %d characters long and makes the topic name %q, %d characters long: Kafka allows at most %d; use a shorter AppID (or shorter names in stream.Named)", len(c.AppID), longest, len(longest), maxTopicName)})
+	}
+	if c.OnBadRecord.p.Kind == topo.PolicyDeadLetter {
+		if what, ok := internal[c.OnBadRecord.p.Topic]; ok {
+			errs = append(errs, &ConfigError{Field: "OnBadRecord", Msg: fmt.Sprintf("is DeadLetterTopic(%q), which is %s of the App: a bad record would be read again and again; use a topic of its own", c.OnBadRecord.p.Topic, what)})
+		}
 	}
 	return errors.Join(errs...)
 }

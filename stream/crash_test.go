@@ -55,6 +55,9 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv("BROOK_CHILD_DYNAMIC") != "" {
 		cfg.InstanceID = "" // a dynamic member: a replacement gets a new member id
 		cfg.ClientOpts = []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)}
+		if d, err := time.ParseDuration(os.Getenv("BROOK_CHILD_SESSION")); err == nil {
+			cfg.ClientOpts = []kgo.Opt{kgo.SessionTimeout(d)}
+		}
 	}
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

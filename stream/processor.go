@@ -177,14 +177,6 @@ func (s Stream[K, V]) Process[KOut, VOut any](supplier func() Processor[K, V, KO
 // Kafka Streams.
 type TaskID = topo.TaskID
 
-// PunctuationError is a punctuator that returned an error or panicked,
-// with the task, the processor, the clock and the time. It is fatal
-// whatever Config.OnBadRecord says: there is no record to skip or
-// dead-letter, and skipping a punctuation could leave state
-// half-maintained. Handle errors you can recover from inside the
-// punctuator.
-type PunctuationError = topo.PunctuationError
-
 // PunctuationType says which clock drives a punctuator: StreamTime or
 // WallClock.
 type PunctuationType int
@@ -227,7 +219,7 @@ type ProcessorContext[K, V any] struct {
 // times per record, and from punctuators. r.Headers are handed over as is:
 // to add a header to the input's, copy them first (slices.Clone).
 func (c *ProcessorContext[K, V]) Forward(r Record[K, V]) error {
-	r.raw = nil // the processor may have changed the key
+	r.raw, r.nokey = nil, false // the processor may have changed the key
 	return c.next(c.t, r)
 }
 
@@ -239,7 +231,7 @@ func (c *ProcessorContext[K, V]) ForwardTo(child string, r Record[K, V]) error {
 	if !ok {
 		return fmt.Errorf("processor %s: no child named %q; its children are [%s] (name them with stream.Named)", c.name, child, strings.Join(c.children, ", "))
 	}
-	r.raw = nil
+	r.raw, r.nokey = nil, false
 	return p(c.t, r)
 }
 

@@ -75,9 +75,9 @@ func parseInt64(s string) int64 {
 
 // TestNullSkips: null keys and values are skipped by a stream count and
 // counted per task, and result timestamps never go back (Kafka Streams'
-// KStreamAggregate#process and KGroupedStreamImplTest's
-// shouldCountAndIgnoreNullKeys / count with null values; the timestamps as
-// in KStreamAggregateProcessorTest: max(record, previous aggregate)).
+// KStreamAggregate#process; KGroupedStreamImplTest
+// #shouldLogAndMeasureSkipsInAggregate, and #shouldCountAndMaterializeResults
+// for the timestamps: max(record, previous aggregate)).
 // The streamtest driver runs the same case.
 func TestNullSkips(t *testing.T) {
 	got, dropped := runInputs(t, testcases.NullSkips(), "events", serde.String(), parseStr, testcases.NullSkipsInput, "event-counts", len(testcases.NullSkipsWant))

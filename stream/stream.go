@@ -324,8 +324,7 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
 				}
 			}
-			t.Producer.Produce(&kgo.Record{Topic: dst, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
-			return nil
+			return t.Produce(&kgo.Record{Topic: dst, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
 		}), nil
 	}
 	return n

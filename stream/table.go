@@ -149,7 +149,11 @@ func storeErr(store string, err error) error {
 }
 
 // Filter keeps the rows for which keep returns true; a row that stops
-// matching is deleted from the result.
+// matching is deleted from the result. It forwards only real changes of
+// the filtered table: nothing for an update of a row that neither matched
+// before nor matches now, and a delete only for a row that was in the
+// result. (Kafka Streams without a record cache also forwards deletes for
+// such rows; see decision 2 in docs/ARCHITECTURE.md.)
 func (t Table[K, V]) Filter(keep func(K, V) bool, opts ...Option) Table[K, V] {
 	n := t.b.g.Add(topo.KindProcessor, "KTABLE-FILTER", collect(opts).name, t.n)
 	n.Build = func(_ *topo.Task, children []any) (any, error) {

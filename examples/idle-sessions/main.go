@@ -208,7 +208,7 @@ func main() {
 // clicks, runs the topology until their sessions have ended, writes the
 // second clicks and waits for their sessions to end too. It prints the
 // topology and the ended sessions to out.
-func run(ctx context.Context, brokers string, idle time.Duration, out io.Writer) error {
+func run(ctx context.Context, brokers string, idle time.Duration, out io.Writer) (err error) {
 	if idle <= 0 {
 		return fmt.Errorf("-idle is %v: it must be positive", idle)
 	}
@@ -217,6 +217,17 @@ func run(ctx context.Context, brokers string, idle time.Duration, out io.Writer)
 	if err != nil {
 		return err
 	}
+	// The state directory holds only the transactional id here (the store
+	// is in memory); it is temporary and removed on exit.
+	stateDir, removeState, err := exampleutil.TempStateDir(appID)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rmErr := removeState(); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
 	if err := exampleutil.CreateTopics(ctx, addrs, 3, clicksTopic, sessionsTopic); err != nil {
 		return err
 	}
@@ -229,11 +240,12 @@ func run(ctx context.Context, brokers string, idle time.Duration, out io.Writer)
 
 	b := buildTopology(idle)
 	app, err := stream.New(b, stream.Config{
-		AppID:   appID,
-		Brokers: addrs,
+		AppID:    appID,
+		Brokers:  addrs,
+		StateDir: stateDir,
 		// The store lives in memory, restored in full from its changelog
-		// when a task starts: the example leaves no state on disk. Without
-		// this it would be a Pebble database under Config.StateDir.
+		// when a task starts. Without this it would be a Pebble database
+		// under Config.StateDir.
 		InMemoryState: true,
 	})
 	if err != nil {

@@ -30,8 +30,10 @@
 // It creates the topics, writes eight sample events (one of them malformed
 // JSON), prints the topology, runs the app until the expected records have
 // arrived, prints them and exits. It reads its output topics from the
-// start, so against a real cluster use one where these four topics do not
-// exist yet (or delete them between runs).
+// start, so it refuses to run on topics that already hold records: against
+// a real cluster use one where these four topics do not exist yet (or
+// delete them, and the consumer group router-example, between runs). Its
+// state directory (the transactional id) is temporary and removed on exit.
 package main
 
 import (
@@ -49,8 +51,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Topic names.
+// The application id and the topic names.
 const (
+	appID          = "router-example"
 	eventsTopic    = "events"
 	clicksTopic    = "clicks"
 	purchasesTopic = "purchases"
@@ -122,13 +125,25 @@ func main() {
 // run is the example: it sets up Kafka and the topics, writes the input,
 // runs the topology until the expected output has arrived, and prints the
 // topology and the output to out.
-func run(ctx context.Context, brokers string, out io.Writer) error {
+func run(ctx context.Context, brokers string, out io.Writer) (err error) {
 	addrs, cleanup, err := exampleutil.Brokers(brokers)
 	defer cleanup()
 	if err != nil {
 		return err
 	}
+	stateDir, removeState, err := exampleutil.TempStateDir(appID)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rmErr := removeState(); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
 	if err := exampleutil.CreateTopics(ctx, addrs, 3, eventsTopic, clicksTopic, purchasesTopic, dlqTopic); err != nil {
+		return err
+	}
+	if err := exampleutil.CheckEmpty(ctx, addrs, fmt.Sprintf("them and the consumer group %s", appID), eventsTopic, clicksTopic, purchasesTopic, dlqTopic); err != nil {
 		return err
 	}
 	var input []*kgo.Record
@@ -146,8 +161,9 @@ func run(ctx context.Context, brokers string, out io.Writer) error {
 	b := buildTopology()
 	fmt.Fprint(out, b.Describe())
 	app, err := stream.New(b, stream.Config{
-		AppID:       "router-example",
+		AppID:       appID,
 		Brokers:     addrs,
+		StateDir:    stateDir,
 		OnBadRecord: stream.DeadLetterTopic(dlqTopic),
 	})
 	if err != nil {

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/brookstream/brook/internal/exampleutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestRun(t *testing.T) {
@@ -48,4 +53,36 @@ events-dlq: 1 record(s)
 func TestRunBadBrokers(t *testing.T) {
 	var out strings.Builder
 	assert.Error(t, run(context.Background(), " , ", &out))
+}
+
+// TestRunRefusesUsedTopics: on topics that already hold records the
+// example would print more than its own results; it refuses, as wordcount
+// does.
+func TestRunRefusesUsedTopics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addrs, stop, err := exampleutil.Brokers("")
+	require.NoError(t, err)
+	defer stop()
+	require.NoError(t, exampleutil.CreateTopics(ctx, addrs, 3, clicksTopic))
+	require.NoError(t, exampleutil.Produce(ctx, addrs, &kgo.Record{Topic: clicksTopic, Value: []byte("old")}))
+	var out strings.Builder
+	err = run(ctx, strings.Join(addrs, ","), &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `topic "clicks" already has 1 records`)
+	assert.Contains(t, err.Error(), "consumer group router-example")
+	assert.Empty(t, out.String())
+}
+
+// TestRunRemovesStateDir: the temporary state directory is gone after run.
+func TestRunRemovesStateDir(t *testing.T) {
+	pattern := filepath.Join(os.TempDir(), "brook-"+appID+"-*")
+	before, err := filepath.Glob(pattern)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, run(ctx, "", io.Discard))
+	after, err := filepath.Glob(pattern)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
 }

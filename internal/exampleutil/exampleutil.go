@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/brookstream/brook/internal/embedded"
@@ -111,11 +112,12 @@ func ReadN(ctx context.Context, addrs []string, topic string, n int) ([]*kgo.Rec
 }
 
 // Main runs an example's run function the way every example's main does:
-// it gives up after 25 seconds or on Ctrl-C (run gets a cancelled context
-// and stops its app), exits anyway at 30 seconds should shutting down hang,
-// and on an error prints it prefixed with name and exits 1.
+// it gives up after 25 seconds, on Ctrl-C (SIGINT) or on SIGTERM (run gets
+// a cancelled context and stops its app, which makes a final commit),
+// exits anyway at 30 seconds should shutting down hang, and on an error
+// prints it prefixed with name and exits 1.
 func Main(name string, run func(ctx context.Context) error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	defer cancel()
@@ -132,6 +134,17 @@ func Main(name string, run func(ctx context.Context) error) {
 		cancel()
 		os.Exit(1)
 	}
+}
+
+// TempStateDir makes a temporary directory for an example's
+// Config.StateDir, named after the example. remove deletes it with what
+// the app wrote there; call it once the app has stopped.
+func TempStateDir(name string) (dir string, remove func() error, err error) {
+	dir, err = os.MkdirTemp("", "brook-"+name+"-")
+	if err != nil {
+		return "", func() error { return nil }, fmt.Errorf("exampleutil: state directory: %w", err)
+	}
+	return dir, func() error { return os.RemoveAll(dir) }, nil
 }
 
 // CheckEmpty fails if any of topics has records. Examples whose expected

@@ -72,8 +72,8 @@ type Options struct {
 	WallClock bool
 }
 
-// ErrClosed is returned by Run on an engine that already ran.
-var ErrClosed = errors.New("brook: app already ran or was closed; make a new one with stream.New")
+// ErrClosed is returned by Run on an engine that runs or already ran.
+var ErrClosed = errors.New("brook: app is running, already ran or was closed: Run can be called once; make a new App with stream.New")
 
 // Engine runs a topology as one member of the consumer group AppID.
 type Engine struct {
@@ -101,6 +101,18 @@ type Engine struct {
 	commitNow  atomic.Bool // a store's cache is over budget
 	incomplete atomic.Bool // polled records were not processed
 
+	// pctx is the context of every Produce: cancelled (with errStalled)
+	// when the producer makes no progress for a commit deadline, so that
+	// no worker waits on a stalled broker for ever. acked counts
+	// acknowledged records, the producer's progress.
+	pctx    context.Context
+	pcancel context.CancelCauseFunc
+	acked   atomic.Int64
+	// dropped is set under at-least-once once a commit dropped store writes
+	// whose changelog records may still be acknowledged later: from then
+	// on nothing is committed. Guarded by mu.
+	dropped bool
+
 	parts      map[int]int32   // partitions (tasks) per sub-topology
 	changelogs map[string]bool // changelog topic names
 	cache      *state.Cache
@@ -111,6 +123,8 @@ type Engine struct {
 	pending []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
 	inTxn   bool                 // loop goroutine only
 	txnMu   sync.Mutex           // held while a transaction ends
+
+	size sizing // record size limits, read at start
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
@@ -129,6 +143,10 @@ type task struct {
 	next     map[tp]kgo.EpochOffset // written by the worker, read at a barrier
 	logs     []*changelog
 	restored bool // written by the worker, read at a barrier
+	// failed is set when processing, a punctuation or Init of the task
+	// returned an error: what it did since the last commit may be half
+	// of a record. Written by the worker, read at a barrier.
+	failed bool
 }
 
 // New makes an engine; it connects nothing until Run.
@@ -161,15 +179,38 @@ func (e *Engine) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	defer cancel()
+	e.pctx, e.pcancel = context.WithCancelCause(context.Background())
+	defer e.pcancel(nil)
 
 	e.ctx = ctx
-	if err := e.setupTopics(ctx); err != nil {
-		return err
+	// Setting up topics talks to the brokers, and a dial to a broker that
+	// accepts connections but never answers does not end when ctx does:
+	// do not wait for it after a cancel.
+	setup := make(chan error, 1)
+	go func() { setup <- e.setupTopics(ctx) }()
+	select {
+	case err := <-setup:
+		if err != nil {
+			if ctx.Err() != nil && !e.failed.Load() {
+				return nil // cancelled before the app started
+			}
+			return err
+		}
+	case <-ctx.Done():
+		if e.failed.Load() {
+			return e.err
+		}
+		return nil
 	}
 	if err := e.openState(); err != nil {
 		return err
 	}
 	defer e.closeState()
+	// The watch goes on through the final commit, until Run returns.
+	h := newHealth()
+	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
+	defer wstop()
+	go e.watch(wctx, h)
 	topics := make([]string, 0, len(e.topicTo))
 	for t := range e.topicTo {
 		topics = append(topics, t)
@@ -186,8 +227,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
+		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
-	}, e.o.ClientOpts...)
+	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup
 	for i := range e.workers {
@@ -249,9 +291,29 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
 	e.mu.Unlock()
 	cl.AllowRebalance()
-	cl.Close()
+	// Close leaves the group, and waits for a join in progress to end
+	// first, which can take until the session of a crashed member times
+	// out; it may also wait on a broker that does not answer. Give it a
+	// moment, then return and let it finish in the background: this
+	// engine commits nothing more, and its rebalance callbacks do nothing
+	// once closing is set.
+	closed := make(chan struct{})
+	go func() { cl.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(closeWait):
+		e.log.Warn("the Kafka client is still leaving the group; Run returns without waiting for it", "waited", closeWait)
+	}
 	return e.err
 }
+
+// closeWait bounds how long Run waits for the Kafka client to leave the
+// group and close.
+const closeWait = time.Second
+
+// errStalled is the cause given to produce calls cut short because the
+// producer made no progress for a commit deadline.
+var errStalled = errors.New("the producer made no progress for a whole commit deadline (Config.TransactionTimeout): is the broker reachable and answering?")
 
 // commitTimeout bounds one commit: a transaction cannot stay open longer
 // than TransactionTimeout anyway.
@@ -272,6 +334,7 @@ func (e *Engine) Stop() {
 func (e *Engine) loop(ctx context.Context) {
 	last := time.Now()
 	lastTick := last
+	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
 		if wait < time.Millisecond {
@@ -286,6 +349,15 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			if errors.Is(err, kgo.ErrClientClosed) {
 				e.fail(err)
+				return
+			}
+			if topic == "" {
+				// franz-go reports group management errors with no
+				// partition: the member rejoins and retries.
+				if now := time.Now(); now.Sub(lastGroupWarn) >= stallReport {
+					lastGroupWarn = now
+					e.log.Warn("consumer group error; the client rejoins the group and retries", "group", e.o.AppID, "err", err)
+				}
 				return
 			}
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
@@ -309,7 +381,12 @@ func (e *Engine) loop(ctx context.Context) {
 				// partition's new owner reads these records.
 				return
 			}
-			t.w.in <- item{task: t, recs: p.Records}
+			if !e.send(ctx, t.w, item{task: t, recs: p.Records}) {
+				// Shutdown while the worker is stuck: these records are
+				// not processed, so this transaction must not commit
+				// (the session would commit their offsets).
+				e.incomplete.Store(true)
+			}
 		})
 		// Wall-clock punctuation, once per commit interval, on each task's
 		// worker and inside the transaction, like records.
@@ -324,7 +401,9 @@ func (e *Engine) loop(ctx context.Context) {
 				e.inTxn = true
 			}
 			for _, t := range e.tasks {
-				t.w.in <- item{task: t, punctuate: now}
+				if !e.send(ctx, t.w, item{task: t, punctuate: now}) {
+					e.incomplete.Store(true)
+				}
 			}
 		}
 		e.mu.Unlock()
@@ -364,16 +443,36 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	if e.sess != nil {
 		return e.commitTxn(ctx)
 	}
+	if e.dropped {
+		return nil
+	}
+	if p := e.prodErr.Load(); p != nil {
+		e.dropUncommittedLocked()
+		return *p
+	}
+	// A task that failed mid-record commits nothing since its last commit
+	// when it has stores: its store writes may hold half of the failed
+	// record, whose offset is not committed. Its records are processed
+	// again after a restart. (A stateless task commits up to the failed
+	// record.)
+	for _, t := range e.tasks {
+		if t.failed && t.t.DB != nil {
+			t.t.DB.Abort()
+			clear(t.next)
+		}
+	}
 	if err := e.flushStores(); err != nil {
-		e.abortStores()
+		e.dropUncommittedLocked()
 		return err
 	}
 	if err := e.cl.Flush(ctx); err != nil {
-		e.abortStores()
+		// The records are still on their way: keep the staged writes. The
+		// next commit (Run's last, once the App fails) flushes again and
+		// applies them with the checkpoints their acknowledgements reach.
 		return fmt.Errorf("brook: flush producer: %w", err)
 	}
 	if p := e.prodErr.Load(); p != nil {
-		e.abortStores()
+		e.dropUncommittedLocked()
 		return *p
 	}
 	if err := e.commitStores(); err != nil {
@@ -381,6 +480,9 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, t := range e.tasks {
+		if !t.failed {
+			t.t.Committed()
+		}
 		for k, eo := range t.next {
 			m := offsets[k.topic]
 			if m == nil {
@@ -416,14 +518,81 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	return nil
 }
 
+// dropUncommittedLocked drops, under at-least-once, every store write not yet
+// committed and every processed offset, and stops all later commits: the
+// changelog records of the dropped writes may still be acknowledged and
+// move the changelogs' next offsets, which a later commit would then write
+// as checkpoints without the data. e.mu must be held.
+func (e *Engine) dropUncommittedLocked() {
+	e.dropped = true
+	e.abortStores()
+	for _, t := range e.tasks {
+		clear(t.next)
+	}
+}
+
 // barrier returns once every worker has processed everything sent to it.
+// A worker blocked in Produce on a stalled broker would hold it for ever:
+// see watchProducer.
 func (e *Engine) barrier() {
 	var wg sync.WaitGroup
 	wg.Add(len(e.workers))
-	for _, w := range e.workers {
-		w.in <- item{barrier: &wg}
+	done := make(chan struct{})
+	go func() {
+		for _, w := range e.workers {
+			w.in <- item{barrier: &wg}
+		}
+		wg.Wait()
+		close(done)
+	}()
+	e.watchProducer(done)
+}
+
+// send hands it to w. It returns false, without sending, if ctx ends while
+// w is not taking work (a worker blocked on a stalled broker).
+func (e *Engine) send(ctx context.Context, w *worker, it item) bool {
+	select {
+	case w.in <- it:
+		return true
+	default:
 	}
-	wg.Wait()
+	sent := make(chan struct{})
+	ok := false
+	go func() {
+		select {
+		case w.in <- it:
+			ok = true
+		case <-ctx.Done():
+		}
+		close(sent)
+	}()
+	e.watchProducer(sent)
+	return ok
+}
+
+// watchProducer waits until done is closed. If that takes a whole commit
+// deadline during which the producer held records and none was
+// acknowledged, the producer is stuck on the broker and workers may be
+// blocked in Produce: it cancels every produce call, which fails the App,
+// so that done can come. (A barrier held up by a long restore, with the
+// producer making progress or idle, is left to wait.)
+func (e *Engine) watchProducer(done <-chan struct{}) {
+	limit := time.NewTimer(e.commitTimeout())
+	defer limit.Stop()
+	acked := e.acked.Load()
+	for {
+		select {
+		case <-done:
+			return
+		case <-limit.C:
+			now := e.acked.Load()
+			if now == acked && e.cl != nil && e.cl.BufferedProduceRecords() > 0 {
+				e.pcancel(errStalled)
+			}
+			acked = now
+			limit.Reset(e.commitTimeout())
+		}
+	}
 }
 
 func (e *Engine) fail(err error) {
@@ -437,16 +606,30 @@ func (e *Engine) fail(err error) {
 	})
 }
 
-// Produce implements topo.Producer.
-func (e *Engine) Produce(r *kgo.Record) { e.cl.Produce(context.Background(), r, e.promise) }
+// Produce implements topo.Producer. It blocks while the producer's buffer
+// is full, until a commit deadline finds the producer stuck (see
+// watchProducer).
+func (e *Engine) Produce(r *kgo.Record) { e.cl.Produce(e.pctx, r, e.promise) }
 
 func (e *Engine) onProduced(r *kgo.Record, err error) {
-	if err == nil || errors.Is(err, kgo.ErrAborting) {
+	if err == nil {
+		e.acked.Add(1)
+		return
+	}
+	if errors.Is(err, kgo.ErrAborting) {
 		// Records cut by a transaction abort are written again when their
 		// input is processed again.
 		return
 	}
+	if cause := context.Cause(e.pctx); cause != nil && errors.Is(err, context.Canceled) {
+		werr := fmt.Errorf("brook: produce to topic %q: %w", r.Topic, cause)
+		e.prodErr.CompareAndSwap(nil, &werr)
+		return
+	}
 	werr := fmt.Errorf("brook: produce to topic %q: %w; check that the topic exists and that the client may write to it", r.Topic, err)
+	if errors.Is(err, kerr.MessageTooLarge) {
+		werr = fmt.Errorf("brook: produce to topic %q: %w; %s", r.Topic, err, e.tooLargeHint(r))
+	}
 	if errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.ProducerFenced) {
 		werr = fmt.Errorf("brook: produce to topic %q: %w; the transaction was aborted by the broker, most likely because it stayed open longer than Config.TransactionTimeout: raise it, or lower MaxPollRecords so that a commit interval holds less work", r.Topic, err)
 	}

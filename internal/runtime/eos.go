@@ -118,16 +118,19 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	}
 	for _, t := range e.tasks {
 		clear(t.next)
+		t.t.Committed()
 	}
 	return nil
 }
 
-// discardLocked drops what the open transaction held: store writes and
-// processed offsets. e.mu must be held and the workers idle.
+// discardLocked drops what the open transaction held: store writes,
+// processed offsets, and the tasks' stream time and punctuation schedules
+// since the last commit. e.mu must be held and the workers idle.
 func (e *Engine) discardLocked() {
 	e.abortStores()
 	for _, t := range e.tasks {
 		clear(t.next)
+		t.t.Rollback()
 		for _, c := range t.logs {
 			if ck, ok, err := t.t.DB.Checkpoint(c.store.Name()); err == nil && ok {
 				c.next.Store(ck)
@@ -172,6 +175,9 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 	}
 	e.barrier()
 	if e.inTxn {
+		// Bounded: a stalled broker must not hold the rebalance for ever.
+		ctx, cancel := context.WithTimeout(ctx, e.commitTimeout())
+		defer cancel()
 		if err := e.cl.AbortBufferedRecords(ctx); err != nil {
 			e.log.Warn("abort buffered records on revoke", "err", err)
 		}

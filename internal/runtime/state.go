@@ -150,6 +150,7 @@ func (e *Engine) initStores(t *task) {
 				e.onProduced(r, err)
 				return
 			}
+			e.acked.Add(1)
 			if r.Offset+1 > c.next.Load() {
 				c.next.Store(r.Offset + 1)
 			}
@@ -212,7 +213,7 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		// Fetches of a few MiB overlap fetching with applying to Pebble.
 		kgo.FetchMaxBytes(16 << 20),
 		kgo.FetchMaxPartitionBytes(4 << 20),
-	}, e.o.ClientOpts...)...)
+	}, append(e.fetchSizeOpts(16<<20, 4<<20), e.o.ClientOpts...)...)...)
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func (e *Engine) flushStores() error {
 						r.Value, r.Timestamp = plain, time.UnixMilli(ts)
 					}
 				}
-				e.cl.Produce(context.Background(), r, c.promise)
+				e.cl.Produce(e.pctx, r, c.promise)
 			})
 			if err != nil {
 				return &topo.FatalError{Err: fmt.Errorf("brook: task %s: flush store %q: %w", t.t.ID, c.store.Name(), err)}
@@ -303,7 +304,8 @@ func (e *Engine) flushStores() error {
 func (e *Engine) commitStores() error {
 	var errs []error
 	for _, t := range e.tasks {
-		if t.t.DB == nil || !t.restored {
+		if t.t.DB == nil || !t.restored || t.failed {
+			// A failed task's writes are dropped: see commitLocked.
 			continue
 		}
 		cps := make(map[string]int64, len(t.logs))

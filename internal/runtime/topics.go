@@ -59,6 +59,10 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 	for n, d := range td {
 		counts[n] = len(d.Partitions)
 	}
+	// Size limits first: internal topics are made to accept records as
+	// large as the App's own topics do.
+	e.readBrokerLimit(ctx, adm)
+	e.readTopicLimits(ctx, adm, external)
 
 	// Sub-topologies are numbered in the order of their first node, so the
 	// writer of a repartition topic comes before its reader.
@@ -88,7 +92,7 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 		return fmt.Errorf("brook: the topology's repartition topics form a cycle; sub-topologies %v cannot be set up", e.o.Subs)
 	}
 	if e.o.Policy.Kind == topo.PolicyDeadLetter {
-		resp, err := adm.CreateTopic(ctx, 1, -1, nil, e.o.Policy.Topic)
+		resp, err := adm.CreateTopic(ctx, 1, -1, e.internalTopicConfigs(nil), e.o.Policy.Topic)
 		if err == nil {
 			err = resp.Err
 		}
@@ -96,6 +100,20 @@ func (e *Engine) setupTopics(ctx context.Context) error {
 			return fmt.Errorf("brook: create dead-letter topic %q: %w", e.o.Policy.Topic, err)
 		}
 	}
+	var written []string
+	for t := range e.changelogs {
+		written = append(written, t)
+	}
+	if e.o.Graph != nil {
+		for _, r := range e.o.Graph.Repartitions {
+			written = append(written, r.Sink.SinkTopic)
+		}
+	}
+	if e.o.Policy.Kind == topo.PolicyDeadLetter {
+		written = append(written, e.o.Policy.Topic)
+	}
+	slices.Sort(written)
+	e.readTopicLimits(ctx, adm, written)
 	return nil
 }
 
@@ -158,7 +176,7 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 				continue
 			}
 			n := parts[r.From.Sub()]
-			if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, nil); err != nil {
+			if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, e.internalTopicConfigs(nil)); err != nil {
 				return err
 			}
 			counts[r.Sink.SinkTopic] = int(n)
@@ -178,7 +196,7 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 	}
 	compact := "compact"
 	for _, st := range s.Stores {
-		if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], map[string]*string{"cleanup.policy": &compact}); err != nil {
+		if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], e.internalTopicConfigs(map[string]*string{"cleanup.policy": &compact})); err != nil {
 			return err
 		}
 		e.changelogs[ChangelogTopic(e.o.AppID, st)] = true

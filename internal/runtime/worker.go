@@ -60,6 +60,7 @@ func (w *worker) run(e *Engine) {
 			e.dbs[it.task.t.ID] = it.task.t.DB
 			e.qmu.Unlock()
 			if err := it.task.t.Init(); err != nil {
+				it.task.failed = true
 				e.fail(err)
 			}
 			continue
@@ -67,6 +68,7 @@ func (w *worker) run(e *Engine) {
 		if !it.punctuate.IsZero() {
 			if it.task.restored {
 				if err := it.task.t.PunctuateWallClock(it.punctuate); err != nil {
+					it.task.failed = true
 					e.fail(err)
 				}
 			}
@@ -92,6 +94,7 @@ func (t *task) process(e *Engine, recs []*kgo.Record) {
 	for _, r := range recs {
 		if err := t.t.Process(r); err != nil {
 			t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+			t.failed = true
 			e.fail(err)
 			return
 		}
@@ -103,33 +106,40 @@ func (t *task) mark(r *kgo.Record) {
 	t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 }
 
-// kgoLogger adapts slog to kgo.Logger.
+// kgoLogger adapts slog to kgo.Logger, one level down: franz-go logs every
+// commit, heartbeat and metadata refresh at Info, and reports at Warn and
+// Error what it then retries, so its Info becomes Debug, its Warn Info and
+// its Error Warn. Its Debug becomes Debug-4, shown only by a handler that
+// asks for it. brook reports what matters to the user itself.
 type kgoLogger struct{ l *slog.Logger }
+
+// kgoDebug is the slog level of franz-go's Debug messages.
+const kgoDebug = slog.LevelDebug - 4
 
 func (l kgoLogger) Level() kgo.LogLevel {
 	ctx := context.Background()
 	switch {
-	case l.l.Enabled(ctx, slog.LevelDebug):
+	case l.l.Enabled(ctx, kgoDebug):
 		return kgo.LogLevelDebug
-	case l.l.Enabled(ctx, slog.LevelInfo):
+	case l.l.Enabled(ctx, slog.LevelDebug):
 		return kgo.LogLevelInfo
-	case l.l.Enabled(ctx, slog.LevelWarn):
+	case l.l.Enabled(ctx, slog.LevelInfo):
 		return kgo.LogLevelWarn
-	case l.l.Enabled(ctx, slog.LevelError):
+	case l.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelError
 	}
 	return kgo.LogLevelNone
 }
 
 func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lv := slog.LevelDebug
+	lv := kgoDebug
 	switch level {
 	case kgo.LogLevelError:
-		lv = slog.LevelError
-	case kgo.LogLevelWarn:
 		lv = slog.LevelWarn
-	case kgo.LogLevelInfo:
+	case kgo.LogLevelWarn:
 		lv = slog.LevelInfo
+	case kgo.LogLevelInfo:
+		lv = slog.LevelDebug
 	}
 	l.l.Log(context.Background(), lv, msg, keyvals...)
 }

@@ -13,4 +13,7 @@ var (
 	Graph func(builder any) *topo.Graph
 	// Policy returns the policy of a stream.BadRecordPolicy.
 	Policy func(policy any) topo.Policy
+	// Export turns the internal error types in an error's tree into the
+	// error types of package stream.
+	Export func(err error) error
 )

@@ -35,6 +35,12 @@ type punctuator struct {
 	next      int64 // ms: fires once the clock is at or past it
 	fn        func(now int64) error
 	cancelled bool
+
+	// committed is next as of the task's last commit (see Task.Committed);
+	// fresh is set on a punctuator scheduled since then. Task.Rollback
+	// goes back to them.
+	committed int64
+	fresh     bool
 }
 
 // schedule holds the punctuators of one clock. due is the earliest next
@@ -48,19 +54,48 @@ type schedule struct {
 
 func newSchedule() schedule { return schedule{due: math.MaxInt64} }
 
-// compact drops cancelled punctuators and recomputes due.
+// compact drops cancelled punctuators and recomputes due. A punctuator
+// that was live at the last commit is kept, inactive, until the next
+// commit: a rollback revives it.
 func (s *schedule) compact() {
 	live := s.ps[:0]
 	due := int64(math.MaxInt64)
 	for _, p := range s.ps {
-		if p.cancelled {
+		if p.cancelled && p.fresh {
 			continue
 		}
 		live = append(live, p)
-		due = min(due, p.next)
+		if !p.cancelled {
+			due = min(due, p.next)
+		}
 	}
 	clear(s.ps[len(live):])
 	s.ps, s.due = live, due
+}
+
+// commit makes the current schedule the one a rollback returns to.
+func (s *schedule) commit() {
+	for _, p := range s.ps {
+		p.committed, p.fresh = p.next, false
+		if p.cancelled {
+			p.fresh = true // dropped by compact
+		}
+	}
+	s.compact()
+}
+
+// rollback returns to the schedule of the last commit: punctuators
+// scheduled since are dropped, those cancelled since are live again, and
+// every next time is what it was.
+func (s *schedule) rollback() {
+	for _, p := range s.ps {
+		if p.fresh {
+			p.cancelled = true
+			continue
+		}
+		p.next, p.cancelled = p.committed, false
+	}
+	s.compact()
 }
 
 // Schedule calls fn every interval of the clock typ, on behalf of the node
@@ -92,12 +127,13 @@ func (s *schedule) compact() {
 // returned as a *PunctuationError by Process or PunctuateWallClock.
 func (t *Task) Schedule(typ PunctuationType, interval time.Duration, node string, fn func(now int64) error) (cancel func()) {
 	iv := max(interval.Milliseconds(), 1)
-	p := &punctuator{node: node, interval: iv, fn: fn}
+	p := &punctuator{node: node, interval: iv, fn: fn, fresh: true}
 	s := &t.streamPuncts
 	if typ == WallClock {
 		s = &t.wallPuncts
 		p.next = t.Clock().UnixMilli() + iv
 	}
+	p.committed = p.next
 	s.ps = append(s.ps, p)
 	s.due = min(s.due, p.next)
 	return func() {

@@ -89,7 +89,48 @@ func TestCancelInsidePunctuator(t *testing.T) {
 	assert.Equal(t, 2, n)
 	require.NoError(t, task.Process(at(3)))
 	assert.Equal(t, 102, n, "p is cancelled, q fires")
+	// p was scheduled before the last commit point (Init): it is kept,
+	// inactive, until the next commit, in case of a rollback.
+	task.Committed()
 	assert.Len(t, task.streamPuncts.ps, 1)
+}
+
+// TestRollback: after a rollback the task has the stream time and the
+// punctuation schedule of its last commit, so that records processed again
+// fire the same punctuations at the same times.
+func TestRollback(t *testing.T) {
+	task := newTestTask(t, Policy{}, func(*Task, *kgo.Record) error { return nil })
+	var fired []string
+	var cancelP func()
+	task.OnInit(func() error {
+		cancelP = task.Schedule(StreamTime, 10*time.Millisecond, "p", func(now int64) error {
+			fired = append(fired, fmt.Sprint("p@", now))
+			return nil
+		})
+		return nil
+	})
+	run := func(ts ...int64) {
+		for _, x := range ts {
+			require.NoError(t, task.Process(at(x)))
+		}
+	}
+	run(1, 5)
+	task.Committed()
+	run(12, 25)
+	// Since the commit: a new punctuator, and p cancelled.
+	task.Schedule(StreamTime, time.Millisecond, "q", func(now int64) error {
+		fired = append(fired, fmt.Sprint("q@", now))
+		return nil
+	})
+	cancelP()
+	assert.Equal(t, []string{"p@1", "p@12", "p@25"}, fired)
+	assert.Equal(t, int64(25), task.StreamTime)
+
+	task.Rollback()
+	assert.Equal(t, int64(5), task.StreamTime)
+	fired = nil
+	run(12, 25)
+	assert.Equal(t, []string{"p@12", "p@25"}, fired, "q dropped, p live again, p's times as before")
 }
 
 func TestPunctuatorErrorsAreFatal(t *testing.T) {

@@ -23,6 +23,40 @@ type Producer interface {
 	Produce(r *kgo.Record)
 }
 
+// SizeChecker is implemented by a Producer that knows how large a record
+// each topic accepts.
+type SizeChecker interface {
+	// CheckSize returns a *RecordTooLargeError if r, alone in a record
+	// batch, is larger than its topic accepts.
+	CheckSize(r *kgo.Record) error
+}
+
+// RecordTooLargeError is an output record larger than its topic accepts.
+type RecordTooLargeError struct {
+	Topic string
+	Size  int // bytes of a record batch holding the record alone (an upper bound)
+	Limit int // the topic's max.message.bytes
+}
+
+// Error implements error: it says what went wrong and what to do.
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("record of %d bytes is larger than the %d bytes topic %q accepts (max.message.bytes): raise the topic's max.message.bytes or make the record smaller",
+		e.Size, e.Limit, e.Topic)
+}
+
+// Produce hands r to the task's producer, first checking its size if the
+// producer can: a record too large for its topic is an error, handled by
+// the bad-record policy like any other.
+func (t *Task) Produce(r *kgo.Record) error {
+	if c, ok := t.Producer.(SizeChecker); ok {
+		if err := c.CheckSize(r); err != nil {
+			return err
+		}
+	}
+	t.Producer.Produce(r)
+	return nil
+}
+
 // TaskID names a task: its sub-topology and partition, printed "1_3" as in
 // Kafka Streams.
 type TaskID struct {
@@ -112,6 +146,9 @@ type Task struct {
 	streamPuncts, wallPuncts schedule
 	punctuating              bool
 	punctTime                int64
+
+	// committedStreamTime is StreamTime at the last commit (see Committed).
+	committedStreamTime int64
 }
 
 // NewTask wires the processors of sub for one partition.
@@ -123,7 +160,7 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 		return nil, fmt.Errorf("task %s: the sub-topology has stores but the task has no state DB", id)
 	}
 	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
-		StreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
+		StreamTime: -1, committedStreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
 		streamPuncts: newSchedule(), wallPuncts: newSchedule()}
 	if sub.drops != nil {
 		t.drops = sub.drops.task(id)
@@ -192,7 +229,33 @@ func (t *Task) Init() error {
 		}
 	}
 	t.inits = nil
+	// What Init scheduled is where a rollback returns to: Init does not
+	// run again.
+	t.Committed()
 	return nil
+}
+
+// Committed tells the task that everything it did so far is committed:
+// its stream time and punctuation schedule become what Rollback returns
+// to. The runtime calls it after each successful commit, with the task
+// idle.
+func (t *Task) Committed() {
+	t.committedStreamTime = t.StreamTime
+	t.streamPuncts.commit()
+	t.wallPuncts.commit()
+}
+
+// Rollback returns the task's stream time and punctuation schedule to
+// what they were at the last Committed (or after Init), so that records
+// processed again after an aborted transaction see the same stream time
+// and fire the same punctuations as the first time. Punctuators scheduled
+// since are dropped, and those cancelled since are live again. State a
+// processor keeps in its own fields is not rolled back. The runtime calls
+// it when a transaction aborts, with the task idle.
+func (t *Task) Rollback() {
+	t.StreamTime = t.committedStreamTime
+	t.streamPuncts.rollback()
+	t.wallPuncts.rollback()
 }
 
 // Close runs the functions registered with OnClose, in the reverse order
@@ -307,9 +370,17 @@ func (t *Task) handle(r *kgo.Record, err error) error {
 		t.Logger.Warn("skipping bad record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return nil
 	case PolicyDeadLetter:
+		dl := DeadLetter(t.Policy.Topic, r, t.ID, err)
+		if c, ok := t.Producer.(SizeChecker); ok {
+			if derr := c.CheckSize(dl); derr != nil {
+				// Nowhere to put it: stop rather than drop it unseen.
+				re.Err = fmt.Errorf("%w; it cannot be dead-lettered either: %w", err, derr)
+				return re
+			}
+		}
 		t.DeadLettered++
 		t.Logger.Warn("sending bad record to dead-letter topic", "dlq", t.Policy.Topic, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-		t.Producer.Produce(DeadLetter(t.Policy.Topic, r, t.ID, err))
+		t.Producer.Produce(dl)
 		return nil
 	default:
 		return re

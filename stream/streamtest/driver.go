@@ -312,6 +312,7 @@ func (d *Driver) usable() error {
 // stores' uncommitted writes, so that Store reads the last commit. Records
 // already written stay readable.
 func (d *Driver) fail(err error) error {
+	err = streamhook.Export(err)
 	d.err = err
 	d.queue, d.produced = nil, nil
 	for _, t := range d.tasks {

@@ -52,9 +52,11 @@ func i64(s string) int64 {
 	return n
 }
 
-// As state_test.go's TestNullSkips (Kafka Streams' KStreamAggregate,
-// KGroupedStreamImplTest#shouldCountAndIgnoreNullKeysAndValues... ): null
-// keys and values are skipped and counted, and timestamps never go back.
+// As state_test.go's TestNullSkips (Kafka Streams' KStreamAggregate#process,
+// KGroupedStreamImplTest#shouldLogAndMeasureSkipsInAggregate and
+// #shouldCountAndMaterializeResults, whose store keeps the largest
+// timestamp): null keys and values are skipped and counted, and timestamps
+// never go back.
 func TestNullSkips(t *testing.T) {
 	d := streamtest.New(t, testcases.NullSkips(), streamtest.Config{})
 	pipeInputs(t, d.Input("events", serde.String(), serde.String()), serde.String(), str, testcases.NullSkipsInput)
@@ -157,7 +159,9 @@ func TestTableReduce(t *testing.T) {
 }
 
 // Kafka Streams' KStreamReduce#process and KStreamAggregate#process skip
-// records with a null key or value and count them as dropped; with
+// records with a null key or value and count them as dropped
+// (KGroupedStreamImplTest#shouldLogAndMeasureSkipsInReduce and
+// #shouldLogAndMeasureSkipsInAggregate); with
 // serde.Nullable a tombstone is a nil pointer, and still not counted (the
 // issue's example: Kafka Streams counts 2 where brook counted 3).
 func TestStreamAggregationsSkipNulls(t *testing.T) {
@@ -220,4 +224,25 @@ func TestRepartitionDropsNullKeys(t *testing.T) {
 		testcases.Out("!", "1", 3),
 	}, records(d, "merged", serde.Int64()))
 	assert.Equal(t, stream.DroppedCounts{NullKeys: 2}, d.DroppedRecords()["0_0"])
+}
+
+// Table.Filter forwards only real changes of the filtered table (decision
+// 2 in docs/ARCHITECTURE.md): nothing for a row that never passed, where
+// Kafka Streams' KTableFilter without a cache forwards a (null, null)
+// change, which a sink writes as a tombstone (KTableFilterTest
+// #shouldPassThroughWithoutMaterialization expects ("A", null, 10) for a
+// row its filter rejects).
+func TestTableFilterForwardsRealChangesOnly(t *testing.T) {
+	b := stream.NewBuilder()
+	stream.SourceTable(b, "prices", serde.String(), serde.Int64()).
+		Filter(func(_ string, p int64) bool { return p >= 100 }).
+		To("expensive", nil, nil)
+	d := streamtest.New(t, b, streamtest.Config{})
+	in := d.Input("prices", serde.String(), serde.Int64())
+	in.PipeAt("pen", 2, 1)
+	in.PipeAt("tv", 500, 2)
+	in.PipeAt("pen", 3, 3)
+	in.PipeTombstone("pen")
+	in.PipeAt("tv", 50, 5)
+	assert.Equal(t, []string{testcases.Out("tv", "500", 2), testcases.Out("tv", testcases.Tombstone, 5)}, records(d, "expensive", serde.Int64()))
 }
