@@ -179,6 +179,16 @@ var topologies = map[string]def{
 		outputs: map[string]kinds{"out": strLong},
 		stores:  map[string]kinds{"tbl": strStr, "by-value": strLong},
 	},
+	"named-fanout": {
+		build: func(b *stream.Builder) {
+			in := stream.Source(b, "in", nstr(), nstr())
+			in.Filter(func(_, v *string) bool { return v != nil && len(*v) > 3 }, stream.Named("zz")).To("o1", nil, nil)
+			in.Filter(func(_, _ *string) bool { return true }, stream.Named("aa")).
+				Filter(func(k, _ *string) bool { return k != nil }, stream.Named("bb")).To("o2", nil, nil)
+			in.FilterNot(func(_, v *string) bool { return v == nil }, stream.Named("mm")).To("o3", nil, nil)
+		},
+		outputs: map[string]kinds{"o1": strStr, "o2": strStr, "o3": strStr},
+	},
 	"table-groupby-aggregate": {
 		build: func(b *stream.Builder) {
 			stream.SourceTable(b, "in", serde.String(), serde.String(), stream.Materialized("tbl")).

@@ -137,6 +137,15 @@ final class Topologies {
                     .toStream().to("out", Produced.with(Serdes.String(), Serdes.Long()));
         }, Map.of("out", "string:long"), "tbl", "by-value");
 
+        // One source, three named branches added out of name order: how
+        // describe() orders nodes and lists successors.
+        def("named-fanout", b -> {
+            KStream<String, String> in = b.stream("in");
+            in.filter((k, v) -> v != null && v.length() > 3, Named.as("zz")).to("o1");
+            in.filter((k, v) -> true, Named.as("aa")).filter((k, v) -> k != null, Named.as("bb")).to("o2");
+            in.filterNot((k, v) -> v == null, Named.as("mm")).to("o3");
+        }, Map.of("o1", "string:string", "o2", "string:string", "o3", "string:string"));
+
         // Table re-aggregation with an adder and a subtractor: total length
         // of the rows per first letter of the value.
         def("table-groupby-aggregate", b -> {
