@@ -234,7 +234,7 @@ func TestFailedRecordNotHalfCommitted(t *testing.T) {
 		b := stream.NewBuilder()
 		stream.Source(b, "half-in", serde.String(), serde.String()).
 			GroupByKey().
-			Count(stream.Named("half-counts")).
+			Count(stream.Materialized("half-counts")).
 			ToStream().
 			Peek(func(_ string, n int64) {
 				if n == 2 && boom.Load() {
