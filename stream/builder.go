@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"reflect"
 	"unsafe"
 
 	"github.com/brookstream/brook/internal/topo"
@@ -114,17 +115,42 @@ type Record[K, V any] struct {
 // Tombstone reports whether r is a tombstone: a record without a value,
 // as Kafka Streams' null value. A source makes one from a record with a
 // nil value, and Table.ToStream from a deleted row; r.Value is then the
-// zero value (a nil pointer with serde.Nullable). Operators treat it so
-// that deletes reach sinks: To writes it with a nil value; Filter and
-// FilterNot let it pass without calling their function; MapValues and
-// FlatMapValues forward one tombstone of the same key without calling
-// theirs; SelectKey, Merge, Split and Peek keep it a tombstone (their
-// functions see the zero value, as does Foreach's); Map and FlatMap call their function with
-// the zero value and forward what it returns as new records with values;
-// Count, Reduce and Aggregate skip it, count it and log it, as Kafka
-// Streams skips null values. A Processor sees it as a Record whose
-// Tombstone is true, and Forward keeps it so.
+// zero value (a nil pointer with serde.Nullable). Sinks write it with a
+// nil value. How the other operators treat it depends on whether V can
+// be nil:
+//
+//   - V a pointer or interface type (such as the *T of serde.Nullable):
+//     nil is Kafka Streams' null, and operators do what Kafka Streams'
+//     do with a null value. Filter, MapValues, FlatMapValues, Map and
+//     FlatMap call their function with nil; a result whose value is nil
+//     is a tombstone again.
+//   - any other V (string, int64, a struct): the zero value would pass for
+//     a real value, so Filter and FilterNot let the tombstone pass without
+//     calling their function, and MapValues and FlatMapValues forward one
+//     tombstone of the same key without calling theirs: deletes reach
+//     sinks. Map and FlatMap call their function with the zero value and
+//     forward what it returns as records with values.
+//
+// Either way SelectKey, Merge, Split and Peek keep the mark (their
+// functions, and Foreach's, see the zero value); Count, Reduce and
+// Aggregate skip it, count it and log it, as Kafka Streams skips null
+// values; a Processor sees it through Tombstone, and Forward keeps it.
 func (r Record[K, V]) Tombstone() bool { return r.tomb }
+
+// nullCheck returns, when V can be nil (a pointer type, such as the *T
+// that serde.Nullable reads, or an interface type), a function that
+// reports whether a V is nil; for any other type it returns nil. It is
+// called when a node is built, never per record.
+func nullCheck[V any]() func(V) bool {
+	switch reflect.TypeFor[V]().Kind() {
+	case reflect.Pointer:
+		var zero V
+		return func(v V) bool { return any(v) == any(zero) }
+	case reflect.Interface:
+		return func(v V) bool { return any(v) == nil }
+	}
+	return nil
+}
 
 // sameValue reports whether a and b are the same serde value; serdes of
 // types that cannot be compared are never the same.

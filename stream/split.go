@@ -15,7 +15,10 @@ type Splitter[K, V any] struct {
 // branch whose predicate it matches, in the order the branches were added;
 // a record that matches none goes to the default branch, or is dropped when
 // there is none (as in Kafka Streams). Branch names are prefixed with the
-// Named option's name, if given.
+// Named option's name, if given. In Describe the split node is named by
+// the Named option (default KSTREAM-BRANCH-<n>) and each branch's node by
+// the split node's name and the branch's name, as Kafka Streams names
+// them; the returned map's keys are the branch names with the prefix.
 //
 //	routes := events.Split(stream.Named("route-")).
 //		Branch("clicks", isClick).
@@ -25,11 +28,9 @@ type Splitter[K, V any] struct {
 func (s Stream[K, V]) Split(opts ...Option) *Splitter[K, V] {
 	o := collect(opts)
 	sp := &Splitter[K, V]{s: s, prefix: o.name, branches: map[string]Stream[K, V]{}}
-	name := ""
-	if o.name != "" {
-		name = o.name + "BRANCH"
-	}
-	sp.n = s.b.g.Add(topo.KindProcessor, "KSTREAM-BRANCH", name, s.n)
+	// Kafka Streams names the split node after the Named prefix itself,
+	// and each branch's node after the split node's name and the branch's.
+	sp.n = s.b.g.Add(topo.KindProcessor, "KSTREAM-BRANCH", o.name, s.n)
 	sp.n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := make([]proc[K, V], len(children))
 		for i, c := range children {
@@ -54,7 +55,7 @@ func (sp *Splitter[K, V]) Branch(name string, pred func(K, V) bool) *Splitter[K,
 	if _, dup := sp.branches[full]; dup {
 		sp.s.b.g.Errorf("split %s: branch %q added twice", sp.n.Name, full)
 	}
-	n := sp.s.b.g.Add(topo.KindProcessor, "KSTREAM-BRANCHCHILD", full, sp.n)
+	n := sp.s.b.g.Add(topo.KindProcessor, "KSTREAM-BRANCHCHILD", sp.n.Name+name, sp.n)
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		return fanout[K, V](children), nil
 	}

@@ -102,15 +102,19 @@ func (s Stream[K, V]) add(prefix string, o options) *topo.Node {
 }
 
 // Filter keeps the records for which keep returns true. A tombstone (see
-// Record.Tombstone) passes without calling keep: a filter on values
-// cannot judge a missing value, and a delete that reaches a sink keeps a
-// compacted topic true.
+// Record.Tombstone) is judged by keep like any record when V can be nil (a
+// pointer, such as the *T of serde.Nullable: keep sees nil, as Kafka
+// Streams' predicates see null, so `v != nil` drops deletes). When V cannot
+// be nil (string, int64, a struct), its zero value would pass for a real
+// value, so a tombstone passes without calling keep: a delete that reaches
+// a sink keeps a compacted topic true.
 func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] {
 	n := s.add("KSTREAM-FILTER", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
+		judge := nullCheck[V]() != nil
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			if r.tomb || keep(r.Key, r.Value) {
+			if (r.tomb && !judge) || keep(r.Key, r.Value) {
 				return next(t, r)
 			}
 			return nil
@@ -119,54 +123,64 @@ func (s Stream[K, V]) Filter(keep func(K, V) bool, opts ...Option) Stream[K, V] 
 	return Stream[K, V]{b: s.b, n: n, ks: s.ks, vs: s.vs, rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
-// FilterNot drops the records for which drop returns true; tombstones pass
-// as in Filter.
+// FilterNot drops the records for which drop returns true; tombstones are
+// treated as in Filter.
 func (s Stream[K, V]) FilterNot(drop func(K, V) bool, opts ...Option) Stream[K, V] {
 	return s.Filter(func(k K, v V) bool { return !drop(k, v) }, opts...)
 }
 
 // Map replaces each record's key and value with those f returns. The new
 // key may send the record to another partition once it is written. For a
-// tombstone f gets the zero value, and what it returns is a new record
-// with a value, not a tombstone.
+// tombstone f gets the zero value (nil when V can be nil). The result is a
+// tombstone when V2 can be nil and f returns nil, as a null value is in
+// Kafka Streams; else a record with a value.
 func (s Stream[K, V]) Map[K2, V2 any](f func(K, V) (K2, V2), opts ...Option) Stream[K2, V2] {
 	n := s.add("KSTREAM-MAP", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K2, V2](children)
+		isNull := nullCheck[V2]()
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
 			k, v := f(r.Key, r.Value)
-			return next(t, Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers})
+			return next(t, Record[K2, V2]{Key: k, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, tomb: isNull != nil && isNull(v)})
 		}), nil
 	}
 	return Stream[K2, V2]{b: s.b, n: n, ks: sameSerde[K2](s.ks), vs: sameSerde[V2](s.vs), rekeyed: true}
 }
 
-// MapValues replaces each record's value with f of it; the key is kept. A
-// tombstone (see Record.Tombstone) stays a tombstone of the same key
-// without calling f.
+// MapValues replaces each record's value with f of it; the key is kept.
+// When V can be nil (a pointer, such as the *T of serde.Nullable), a
+// tombstone (see Record.Tombstone) is mapped like any record, f getting
+// nil as Kafka Streams' mappers get null; when V cannot be nil, a
+// tombstone stays a tombstone of the same key without calling f. A result
+// is a tombstone when V2 can be nil and f returns nil.
 func (s Stream[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Stream[K, V2] {
 	n := s.add("KSTREAM-MAPVALUES", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V2](children)
+		judge := nullCheck[V]() != nil
+		isNull := nullCheck[V2]()
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			if r.tomb {
+			if r.tomb && !judge {
 				return next(t, Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: true})
 			}
-			return next(t, Record[K, V2]{Key: r.Key, Value: f(r.Value), Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey})
+			v := f(r.Value)
+			return next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: isNull != nil && isNull(v)})
 		}), nil
 	}
 	return Stream[K, V2]{b: s.b, n: n, ks: s.ks, vs: sameSerde[V2](s.vs), rekeyed: s.rekeyed, rawKS: s.rawKS}
 }
 
 // FlatMap replaces each record with the records f returns, in order; an
-// empty result drops the record.
+// empty result drops the record. For a tombstone f gets the zero value;
+// a result is a tombstone when V2 can be nil and its value is nil.
 func (s Stream[K, V]) FlatMap[K2, V2 any](f func(K, V) []KeyValue[K2, V2], opts ...Option) Stream[K2, V2] {
 	n := s.add("KSTREAM-FLATMAP", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K2, V2](children)
+		isNull := nullCheck[V2]()
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
 			for _, kv := range f(r.Key, r.Value) {
-				if err := next(t, Record[K2, V2]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers}); err != nil {
+				if err := next(t, Record[K2, V2]{Key: kv.Key, Value: kv.Value, Timestamp: r.Timestamp, Headers: r.Headers, tomb: isNull != nil && isNull(kv.Value)}); err != nil {
 					return err
 				}
 			}
@@ -177,18 +191,21 @@ func (s Stream[K, V]) FlatMap[K2, V2 any](f func(K, V) []KeyValue[K2, V2], opts 
 }
 
 // FlatMapValues replaces each record with one record per value f returns,
-// all with the input's key. A tombstone (see Record.Tombstone) stays one
-// tombstone of the same key without calling f.
+// all with the input's key. Tombstones (see Record.Tombstone) are treated
+// as in MapValues: given to f as nil when V can be nil, else forwarded as
+// one tombstone of the same key without calling f.
 func (s Stream[K, V]) FlatMapValues[V2 any](f func(V) []V2, opts ...Option) Stream[K, V2] {
 	n := s.add("KSTREAM-FLATMAPVALUES", collect(opts))
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V2](children)
+		judge := nullCheck[V]() != nil
+		isNull := nullCheck[V2]()
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
-			if r.tomb {
+			if r.tomb && !judge {
 				return next(t, Record[K, V2]{Key: r.Key, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: true})
 			}
 			for _, v := range f(r.Value) {
-				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey}); err != nil {
+				if err := next(t, Record[K, V2]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey, tomb: isNull != nil && isNull(v)}); err != nil {
 					return err
 				}
 			}

@@ -161,23 +161,23 @@ func TestDescribeMultiBranch(t *testing.T) {
     Source: KSTREAM-SOURCE-0000000000 (topics: [events])
       --> KSTREAM-FILTER-0000000001
     Processor: KSTREAM-FILTER-0000000001 (stores: [])
-      --> route-BRANCH
+      --> route-
       <-- KSTREAM-SOURCE-0000000000
-    Processor: route-BRANCH (stores: [])
-      --> route-views, route-clicks, route-other
+    Processor: route- (stores: [])
+      --> route-clicks, route-other, route-views
       <-- KSTREAM-FILTER-0000000001
     Processor: route-views (stores: [])
       --> KSTREAM-MAPVALUES-0000000007
-      <-- route-BRANCH
+      <-- route-
     Processor: KSTREAM-MAPVALUES-0000000007 (stores: [])
       --> KSTREAM-SINK-0000000008
       <-- route-views
     Processor: route-clicks (stores: [])
       --> KSTREAM-SINK-0000000006
-      <-- route-BRANCH
+      <-- route-
     Processor: route-other (stores: [])
       --> other-sink
-      <-- route-BRANCH
+      <-- route-
     Sink: KSTREAM-SINK-0000000006 (topic: clicks)
       <-- route-clicks
     Sink: KSTREAM-SINK-0000000008 (topic: views)

@@ -37,7 +37,8 @@ type Table[K, V any] struct {
 func (t Table[K, V]) StoreName() string { return t.store }
 
 // SourceTable reads topic as a table: each record upserts its key, a record
-// with a nil value (a tombstone) deletes it, and a record without a key is
+// with a nil value (a tombstone) deletes it (and is forwarded as a delete
+// even when the key was absent, as in Kafka Streams), and a record without a key is
 // skipped, counted and logged (see App.DroppedRecords), as Kafka Streams'
 // KTableSource does. The table is materialized in a timestamped store
 // (each row with the timestamp of its last update) named by the
@@ -114,11 +115,15 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 				c.hasOld = true
 			}
 			if r.Value == nil {
-				if !ok {
-					return nil
-				}
-				if err := st.Delete(kb); err != nil {
-					return storeErr(store, err)
+				// A delete of a key the table does not hold changes nothing
+				// here, but is still forwarded, as Kafka Streams'
+				// KTableSource does: ToStream writes the tombstone, and the
+				// operators that forward only real changes (Filter, GroupBy)
+				// drop it.
+				if ok {
+					if err := st.Delete(kb); err != nil {
+						return storeErr(store, err)
+					}
 				}
 			} else {
 				c.new, c.hasNew = *r.Value, true

@@ -129,9 +129,9 @@ var PriceChangesInput = []Input{
 	{Key: "pen", Value: "2", Timestamp: 2},
 	{Key: "tv", NoValue: true, Timestamp: 3},
 	{Key: "pen", NoValue: true, Timestamp: 4},
-	{Key: "car", NoValue: true, Timestamp: 5}, // never there: nothing to delete
+	{Key: "car", NoValue: true, Timestamp: 5}, // never there, forwarded all the same (KTableSource)
 }
 
 // PriceChangesWant is what the topic "price-changes" holds after
 // PriceChangesInput, in order.
-var PriceChangesWant = []string{Out("tv", "1000", 1), Out("tv", Tombstone, 3), Out("pen", Tombstone, 4)}
+var PriceChangesWant = []string{Out("tv", "1000", 1), Out("tv", Tombstone, 3), Out("pen", Tombstone, 4), Out("car", Tombstone, 5)}

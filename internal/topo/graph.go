@@ -342,14 +342,14 @@ func (g *Graph) Describe() string {
 			switch n.Kind {
 			case KindSource:
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(describeOrder(n.Children, size)))
+				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
 			case KindProcessor:
 				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(n.Stores, ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(describeOrder(n.Children, size)))
-				fmt.Fprintf(&b, "      <-- %s\n", names(describeOrder(n.Parents, size)))
+				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
+				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
 			case KindSink:
 				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.SinkTopic)
-				fmt.Fprintf(&b, "      <-- %s\n", names(describeOrder(n.Parents, size)))
+				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
 			}
 		}
 		b.WriteString("\n")
@@ -393,6 +393,9 @@ func describeOrder(ns []*Node, size map[*Node]int) []*Node {
 	return out
 }
 
+// names lists the names of a node's successors or predecessors in name
+// order, as Kafka Streams' description keeps them (a set sorted by name),
+// or "none".
 func names(ns []*Node) string {
 	if len(ns) == 0 {
 		return "none"
@@ -401,5 +404,6 @@ func names(ns []*Node) string {
 	for i, n := range ns {
 		s[i] = n.Name
 	}
+	slices.Sort(s)
 	return strings.Join(s, ", ")
 }
