@@ -41,6 +41,9 @@ public final class Runner {
             System.err.println("usage: Runner CASES_DIR OUT_DIR");
             System.exit(2);
         }
+        // A state directory of this run's own: TopologyTestDriver keeps
+        // RocksDB stores there, locked, and two runs must not share them.
+        stateDir = Files.createTempDirectory("brook-compat-");
         Path cases = Path.of(args[0]);
         Path out = Path.of(args[1]);
         Files.createDirectories(out.resolve("describe"));
@@ -59,7 +62,12 @@ public final class Runner {
             write(out.resolve(name + ".out"), run(c));
         }
         System.out.println("kafka streams ran " + files.size() + " cases");
+        try (Stream<Path> walk = Files.walk(stateDir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
     }
+
+    static Path stateDir;
 
     static void write(Path p, String s) throws IOException {
         Files.writeString(p, s, StandardCharsets.UTF_8);
@@ -77,6 +85,7 @@ public final class Runner {
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, "compat");
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         StringBuilder sb = new StringBuilder();
