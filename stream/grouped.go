@@ -259,7 +259,7 @@ func aggregateNode[K, V, A any](s Stream[K, V], name, store string, as serde.Ser
 			return next(tk, Record[K, change[A]]{Key: r.Key, Value: c, Timestamp: ts, Headers: r.Headers, raw: kb})
 		}), nil
 	}
-	return Table[K, A]{b: b, n: n, ks: ks, vs: as, store: store}
+	return materializedTable(b, n, ks, as, store)
 }
 
 // addStore adds the store name, used by node n, to the topology. A
