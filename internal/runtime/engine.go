@@ -20,7 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -813,5 +816,13 @@ type CopartitionError struct {
 
 // Error implements error: it says what went wrong and what to do.
 func (e *CopartitionError) Error() string {
-	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts %v: co-partitioned topics need the same number of partitions", e.Subtopology, e.Partitions)
+	topics := slices.Sorted(maps.Keys(e.Partitions))
+	parts := make([]string, len(topics))
+	for i, t := range topics {
+		parts[i] = fmt.Sprintf("%s has %d", t, e.Partitions[t])
+	}
+	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts (%s): co-partitioned topics "+
+		"(the inputs of a join, a merge or one source) need the same number of partitions; "+
+		"create them with the same count, or repartition one side (re-key a stream with SelectKey before the join), "+
+		"or read a table as a GlobalTable", e.Subtopology, strings.Join(parts, ", "))
 }

@@ -1,0 +1,116 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A stream-table join whose inputs have different partition counts fails
+// at start, naming both topics and counts and saying what to do.
+func TestJoinCopartitionMismatch(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("cp-orders", 3)
+	k.Topic("cp-customers", 6)
+	k.Topic("cp-out", 3)
+	b := stream.NewBuilder()
+	customers := stream.SourceTable(b, "cp-customers", serde.String(), serde.String())
+	stream.Source(b, "cp-orders", serde.String(), serde.String()).
+		Join(customers, func(o, c string) string { return o + "/" + c }).
+		To("cp-out", nil, nil)
+	app, err := stream.New(b, stream.Config{AppID: "cp", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	err = app.Run(context.Background())
+	var ce *stream.CopartitionError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, map[string]int{"cp-orders": 3, "cp-customers": 6}, ce.Partitions)
+	assert.Contains(t, err.Error(), "cp-customers has 6, cp-orders has 3")
+	assert.Contains(t, err.Error(), "GlobalTable")
+}
+
+// joinTopology re-keys orders (key: order id, value "customer:item") by
+// customer and joins them with the customers table; the re-keyed stream
+// goes through a repartition topic first.
+func joinTopology(in, table, out string) *stream.Builder {
+	b := stream.NewBuilder()
+	customers := stream.SourceTable(b, table, serde.String(), serde.String(), stream.Materialized("customers"))
+	stream.Source(b, in, serde.String(), serde.String()).
+		SelectKey(func(_, v string) string { return strings.SplitN(v, ":", 2)[0] }).
+		LeftJoin(customers, func(order, name string) string {
+			if name == "" {
+				name = "?"
+			}
+			return order + "@" + name
+		}).
+		To(out, nil, nil)
+	return b
+}
+
+// A stream-table join in a running App over three partitions: the orders
+// are repartitioned by customer, every order is joined once with the
+// customer row as it is when the order is processed.
+func TestStreamTableJoinApp(t *testing.T) {
+	k := kafkatest.New(t)
+	for _, tp := range []string{"j-orders", "j-customers", "j-out"} {
+		k.Topic(tp, 3)
+	}
+	var custs []*kgo.Record
+	for i := range 10 {
+		custs = append(custs, &kgo.Record{Topic: "j-customers", Key: fmt.Appendf(nil, "c%d", i), Value: fmt.Appendf(nil, "name%d", i)})
+	}
+	k.Produce(false, custs...)
+	b := joinTopology("j-orders", "j-customers", "j-out")
+	assert.Contains(t, b.Describe(), "KSTREAM-KEY-SELECT-0000000003-repartition")
+	app, err := stream.New(b, stream.Config{AppID: "j", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	// Wait until the table holds every customer, then send the orders.
+	require.Eventually(t, func() bool {
+		view, err := app.Store[string, string]("customers")
+		if err != nil {
+			return false
+		}
+		n := 0
+		for range view.All() {
+			n++
+		}
+		return n == 10
+	}, 30*time.Second, 50*time.Millisecond)
+	var want []string
+	var recs []*kgo.Record
+	for i := range 30 {
+		c := i % 12 // c10 and c11 have no row
+		v := fmt.Sprintf("c%d:item%d", c, i)
+		recs = append(recs, &kgo.Record{Topic: "j-orders", Key: fmt.Appendf(nil, "o%d", i), Value: []byte(v)})
+		name := fmt.Sprintf("name%d", c)
+		if c >= 10 {
+			name = "?"
+		}
+		want = append(want, fmt.Sprintf("c%d=%s@%s", c, v, name))
+	}
+	k.Produce(false, recs...)
+	var got []string
+	for _, r := range k.Read("j-out", len(want), 30*time.Second) {
+		got = append(got, string(r.Key)+"="+string(r.Value))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	assert.Equal(t, want, got)
+	assert.Len(t, k.ReadAll("j-out", time.Second), len(want), "no duplicates")
+}
