@@ -85,6 +85,17 @@ func init() {
 		},
 		outputs: map[string]kinds{"out": strStr},
 	}
+	topologies["stream-global-join"] = def{
+		build: func(b *stream.Builder) {
+			in := stream.Source(b, "in", serde.String(), serde.String())
+			g := stream.GlobalTable(b, "glob", serde.String(), nstr(), stream.Materialized("glob-store"))
+			byValue := func(_, v string) string { return v }
+			join := func(v string, gv *string) string { return cat(&v, "/", gv) }
+			in.JoinGlobal(g, byValue, join).To("out", nil, nil)
+			in.LeftJoinGlobal(g, byValue, join).To("out-left", nil, nil)
+		},
+		outputs: map[string]kinds{"out": strStr, "out-left": strStr},
+	}
 	// Kafka Streams lists a node's predecessors and successors, and the
 	// stores of a join node, in an order that comes from Java hash sets
 	// (see "Joins" in docs/ARCHITECTURE.md); the nodes, names, stores and

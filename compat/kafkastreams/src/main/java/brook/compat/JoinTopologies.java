@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.kstream.GlobalKTable;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -72,6 +73,15 @@ final class JoinTopologies {
             KTable<String, String> ab = ta.leftJoin(tb, (x, y) -> cat(x, "+", y));
             ab.join(tc, (x, y) -> cat(x, "*", y)).mapValues(v -> v.toUpperCase()).toStream().to("out");
         }, Map.of("out", "string:string"));
+
+        // Stream-global joins, inner and left, by a key computed from the
+        // record's value.
+        def("stream-global-join", b -> {
+            KStream<String, String> in = b.stream("in");
+            GlobalKTable<String, String> g = b.globalTable("glob", Materialized.as("glob-store"));
+            in.join(g, (k, v) -> v, (v, gv) -> cat(v, "/", gv)).to("out");
+            in.leftJoin(g, (k, v) -> v, (v, gv) -> cat(v, "/", gv)).to("out-left");
+        }, Map.of("out", "string:string", "out-left", "string:string"));
     }
 
     static String first(String s) {
