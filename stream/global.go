@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"fmt"
+
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/state"
@@ -121,6 +123,10 @@ func streamGlobalJoin[K, V, KG, VG, VR any](s Stream[K, V], g Global[KG, VG], ke
 	def := g.def
 	ks, vs := g.ks, g.vs
 	n.Build = func(tk *topo.Task, children []any) (any, error) {
+		data := def.Data()
+		if data == nil {
+			return nil, fmt.Errorf("global table %s (topic %s) is not loaded", def.Store, def.Topic)
+		}
 		next := fanout[K, VR](children)
 		isNull := nullCheck[VR]()
 		return proc[K, V](func(tk *topo.Task, r Record[K, V]) error {
@@ -138,7 +144,7 @@ func streamGlobalJoin[K, V, KG, VG, VR any](s Stream[K, V], g Global[KG, VG], ke
 				return nil
 			}
 			if kb != nil {
-				vb, ok, err := def.Data.Get(kb)
+				vb, ok, err := data.Get(kb)
 				if err != nil {
 					return storeErr(def.Store, err)
 				}

@@ -114,3 +114,83 @@ func TestStreamTableJoinApp(t *testing.T) {
 	assert.Equal(t, want, got)
 	assert.Len(t, k.ReadAll("j-out", time.Second), len(want), "no duplicates")
 }
+
+// A global table in a running App: loaded to the end of its topic before
+// the first order is processed (the orders were written before the App
+// started), kept up to date afterwards, and queryable with App.Store.
+func TestGlobalTableApp(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("g-products", 2)
+	k.Topic("g-orders", 3)
+	k.Topic("g-out", 3)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, &kgo.Record{Topic: "g-products", Key: fmt.Appendf(nil, "p%d", i), Value: fmt.Appendf(nil, "old%d", i)})
+	}
+	for i := range 20 {
+		recs = append(recs, &kgo.Record{Topic: "g-products", Key: fmt.Appendf(nil, "p%d", i), Value: fmt.Appendf(nil, "prod%d", i)})
+	}
+	recs = append(recs, &kgo.Record{Topic: "g-products", Key: []byte("p19")}) // deleted
+	k.Produce(false, recs...)
+	recs = nil
+	var want []string
+	for i := range 25 {
+		p := fmt.Sprintf("p%d", i%21)
+		recs = append(recs, &kgo.Record{Topic: "g-orders", Key: fmt.Appendf(nil, "o%d", i), Value: []byte(p)})
+		if i%21 < 19 {
+			want = append(want, fmt.Sprintf("o%d=%s:prod%d", i, p, i%21))
+		}
+	}
+	k.Produce(false, recs...)
+
+	b := stream.NewBuilder()
+	products := stream.GlobalTable(b, "g-products", serde.String(), serde.String(), stream.Materialized("products"))
+	stream.Source(b, "g-orders", serde.String(), serde.String()).
+		JoinGlobal(products, func(_, p string) string { return p }, func(p, name string) string { return p + ":" + name }).
+		To("g-out", nil, nil)
+	app, err := stream.New(b, stream.Config{AppID: "g", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	read := func(n int) []string {
+		var got []string
+		for _, r := range k.Read("g-out", n, 30*time.Second) {
+			got = append(got, string(r.Key)+"="+string(r.Value))
+		}
+		slices.Sort(got)
+		return got
+	}
+	slices.Sort(want)
+	assert.Equal(t, want, read(len(want)))
+
+	view, err := app.Store[string, string]("products")
+	require.NoError(t, err)
+	v, ok, err := view.Get("p3")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, "prod3", v)
+	_, ok, err = view.Get("p19")
+	require.NoError(t, err)
+	assert.False(t, ok, "deleted")
+	n := 0
+	for range view.All() {
+		n++
+	}
+	assert.Equal(t, 19, n)
+
+	// An update of the global topic reaches the store, then the joins.
+	k.Produce(false, &kgo.Record{Topic: "g-products", Key: []byte("p19"), Value: []byte("new19")})
+	require.Eventually(t, func() bool {
+		v, ok, err := view.Get("p19")
+		return err == nil && ok && v == "new19"
+	}, 30*time.Second, 20*time.Millisecond)
+	k.Produce(false, &kgo.Record{Topic: "g-orders", Key: []byte("o99"), Value: []byte("p19")})
+	want = append(want, "o99=p19:new19")
+	slices.Sort(want)
+	assert.Equal(t, want, read(len(want)))
+}

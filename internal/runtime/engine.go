@@ -131,6 +131,8 @@ type Engine struct {
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
+
+	glob *globals // the global tables, when the topology has any (global.go)
 }
 
 type tp struct {
@@ -209,6 +211,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	// Global tables are loaded before the first record is processed.
+	if err := e.startGlobals(ctx); err != nil {
+		return err
+	}
+	defer e.stopGlobals()
+	if ctx.Err() != nil {
+		return e.err
+	}
 	// The watch goes on through the final commit, until Run returns.
 	h := newHealth()
 	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))

@@ -28,11 +28,23 @@ type GlobalDef struct {
 	// the joins could not read fails the load with its coordinates.
 	Check func(r *kgo.Record) error
 
-	// Data is the store, set by the runtime (or the test driver) before
-	// any task is built; safe for concurrent reads.
-	Data state.ReadOnlyStore
+	// data is the store, set by the runtime (or the test driver) once
+	// loaded, before any task is built; safe for concurrent reads.
+	data atomic.Pointer[state.ReadOnlyStore]
 	// Skipped counts records skipped for having no key.
 	Skipped atomic.Int64
+}
+
+// SetData sets the store that holds the global table, once it is loaded.
+func (d *GlobalDef) SetData(s state.ReadOnlyStore) { d.data.Store(&s) }
+
+// Data returns the store that holds the global table, or nil before it is
+// loaded.
+func (d *GlobalDef) Data() state.ReadOnlyStore {
+	if p := d.data.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Apply writes one record of the global topic through w: its value, with

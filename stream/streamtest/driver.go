@@ -218,7 +218,7 @@ func (d *Driver) init(b *stream.Builder, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		def.Data = ro
+		def.SetData(ro)
 		d.globals[def.Topic] = &globalTable{def: def, db: db}
 	}
 	for _, sub := range d.subs {
