@@ -194,3 +194,38 @@ func TestGlobalTableApp(t *testing.T) {
 	slices.Sort(want)
 	assert.Equal(t, want, read(len(want)))
 }
+
+// A global table record that does not deserialize stops the App at load,
+// naming the topic, partition and offset; a missing global topic is a
+// *MissingTopicsError.
+func TestGlobalTableBadRecord(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("gb-prices", 1)
+	k.Topic("gb-in", 1)
+	k.Topic("gb-out", 1)
+	k.Produce(false, int64Rec("gb-prices", "a", 1), &kgo.Record{Topic: "gb-prices", Key: []byte("b"), Value: []byte("bad")})
+	build := func(topic string) *stream.Builder {
+		b := stream.NewBuilder()
+		g := stream.GlobalTable(b, topic, serde.String(), serde.Int64())
+		stream.Source(b, "gb-in", serde.String(), serde.String()).
+			JoinGlobal(g, func(_, v string) string { return v }, func(v string, p int64) string { return fmt.Sprint(v, p) }).
+			To("gb-out", nil, nil)
+		return b
+	}
+	app, err := stream.New(build("gb-prices"), stream.Config{AppID: "gb", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	err = app.Run(context.Background())
+	var re *stream.RecordError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "gb-prices", re.Topic)
+	assert.Equal(t, int32(0), re.Partition)
+	assert.Equal(t, int64(1), re.Offset)
+	assert.ErrorIs(t, err, serde.ErrSize)
+
+	app, err = stream.New(build("gb-missing"), stream.Config{AppID: "gb2", Brokers: k.Addrs, StateDir: t.TempDir()})
+	require.NoError(t, err)
+	err = app.Run(context.Background())
+	var me *stream.MissingTopicsError
+	require.ErrorAs(t, err, &me)
+	assert.Equal(t, []string{"gb-missing"}, me.Topics)
+}
