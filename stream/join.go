@@ -117,9 +117,6 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], joiner fu
 		b.g.Errorf("join %s: the table cannot be read by key", name)
 	}
 	n.Stores = append(n.Stores, t.views...)
-	// While the records carry key bytes made with the table's own key
-	// serde, the lookup reuses them.
-	reuse := s.rawKS && sameValue(s.ks, t.ks)
 	n.Build = func(tk *topo.Task, children []any) (any, error) {
 		get, err := t.view(tk)
 		if err != nil {
@@ -140,12 +137,12 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], joiner fu
 					return nil
 				}
 			} else {
-				var kb []byte
-				if reuse {
-					kb = r.raw
-				}
+				// The key is serialized for the lookup even when the record
+				// carries its source's bytes: a serde that is not canonical
+				// (JSON with other spacing) would otherwise miss the row the
+				// table stored under its own serialization.
 				var err error
-				if tv, _, ok, err = get(r.Key, kb); err != nil {
+				if tv, _, ok, err = get(r.Key, nil); err != nil {
 					return err
 				}
 				if !ok && !left {
