@@ -115,6 +115,12 @@ func (s Stream[K, V]) LeftJoinGlobal[KG, VG, VR any](g Global[KG, VG], keyOf fun
 	return streamGlobalJoin(s, g, keyOf, joiner, true, collect(opts))
 }
 
+// globalCacheBytes bounds the read cache that each task's stream-global
+// join keeps in front of the global store (a point read in Pebble costs
+// microseconds); the cache is dropped when it grows past it and whenever
+// the global table is updated.
+const globalCacheBytes = 4 << 20
+
 func streamGlobalJoin[K, V, KG, VG, VR any](s Stream[K, V], g Global[KG, VG], keyOf func(K, V) KG, joiner func(V, VG) VR, left bool, o options) Stream[K, VR] {
 	b := s.b
 	// Kafka Streams names both kinds KSTREAM-LEFTJOIN (KStreamImpl#globalTableJoin).
@@ -129,6 +135,13 @@ func streamGlobalJoin[K, V, KG, VG, VR any](s Stream[K, V], g Global[KG, VG], ke
 		}
 		next := fanout[K, VR](children)
 		isNull := nullCheck[VR]()
+		type entry struct {
+			v  VG
+			ok bool
+		}
+		cache := map[string]entry{}
+		var gen uint64
+		var cached int // about the bytes the cache holds
 		return proc[K, V](func(tk *topo.Task, r Record[K, V]) error {
 			if r.tomb {
 				tk.Drop(name, topo.DropNullValue)
@@ -144,21 +157,38 @@ func streamGlobalJoin[K, V, KG, VG, VR any](s Stream[K, V], g Global[KG, VG], ke
 				return nil
 			}
 			if kb != nil {
-				vb, ok, err := data.Get(kb)
-				if err != nil {
-					return storeErr(def.Store, err)
+				// The task's read cache is dropped whenever the global
+				// consumer made new writes visible.
+				if g := def.Generation(); g != gen {
+					clear(cache)
+					gen, cached = g, 0
 				}
-				if ok {
-					_, raw, err := state.SplitTimestamped(vb)
+				e, hit := cache[string(kb)]
+				if !hit {
+					vb, ok, err := data.Get(kb)
 					if err != nil {
 						return storeErr(def.Store, err)
 					}
-					if gv, err = vs.Deserialize(def.Topic, raw); err != nil {
-						return storeErr(def.Store, err)
+					if ok {
+						_, raw, err := state.SplitTimestamped(vb)
+						if err != nil {
+							return storeErr(def.Store, err)
+						}
+						if e.v, err = vs.Deserialize(def.Topic, raw); err != nil {
+							return storeErr(def.Store, err)
+						}
 					}
-				} else if !left {
+					e.ok = ok
+					if cached += len(kb) + len(vb) + 64; cached > globalCacheBytes {
+						clear(cache)
+						cached = len(kb) + len(vb) + 64
+					}
+					cache[string(kb)] = e
+				}
+				if !e.ok && !left {
 					return nil
 				}
+				gv = e.v
 			}
 			v := joiner(r.Value, gv)
 			return next(tk, Record[K, VR]{Key: r.Key, Value: v, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw, nokey: r.nokey,

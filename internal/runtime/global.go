@@ -192,6 +192,7 @@ func (e *Engine) applyGlobal(g *globals, fs kgo.Fetches, need map[tp]int64) erro
 		if err := w.Finish(); err != nil && ferr == nil {
 			ferr = err
 		}
+		d.Updated()
 	})
 	return ferr
 }

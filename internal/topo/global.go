@@ -33,7 +33,16 @@ type GlobalDef struct {
 	data atomic.Pointer[state.ReadOnlyStore]
 	// Skipped counts records skipped for having no key.
 	Skipped atomic.Int64
+
+	gen atomic.Uint64
 }
+
+// Updated marks that writes were made visible in the store: readers that
+// cache what they read drop their caches (see Generation).
+func (d *GlobalDef) Updated() { d.gen.Add(1) }
+
+// Generation counts the batches of writes made visible in the store.
+func (d *GlobalDef) Generation() uint64 { return d.gen.Load() }
 
 // SetData sets the store that holds the global table, once it is loaded.
 func (d *GlobalDef) SetData(s state.ReadOnlyStore) { d.data.Store(&s) }

@@ -361,6 +361,7 @@ func (d *Driver) pipe(r *kgo.Record) error {
 		if err := w.Finish(); err != nil {
 			return d.fail(err)
 		}
+		g.def.Updated()
 		return nil
 	}
 	if len(d.reader[r.Topic]) == 0 {
