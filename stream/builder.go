@@ -39,8 +39,9 @@ func (b *Builder) Describe() string { return b.g.Describe() }
 type Option func(*options)
 
 type options struct {
-	name  string
-	store string
+	name       string
+	store      string
+	valueSerde any // a serde.Serde of an operator's result (ValueSerde)
 }
 
 func collect(opts []Option) options {

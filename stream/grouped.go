@@ -259,18 +259,14 @@ func aggregateNode[K, V, A any](s Stream[K, V], name, store string, as serde.Ser
 			return next(tk, Record[K, change[A]]{Key: r.Key, Value: c, Timestamp: ts, Headers: r.Headers, raw: kb})
 		}), nil
 	}
-	return Table[K, A]{b: b, n: n, ks: ks, vs: as, store: store}
+	return materializedTable(b, n, ks, as, store)
 }
 
 // addStore adds the store name, used by node n, to the topology. A
 // timestamped store holds each value behind its timestamp; its vs then
 // reads such values (timestampedSerde), so queries see the plain value.
 func (b *Builder) addStore(n *topo.Node, name string, ks, vs any, timestamped bool) {
-	for _, s := range b.g.Stores {
-		if s.Name == name {
-			b.g.Errorf("two stores are named %q: store names must be unique", name)
-		}
-	}
+	b.checkStoreName(name)
 	n.Stores = append(n.Stores, name)
 	b.g.Stores = append(b.g.Stores, topo.StoreDef{Name: name, Node: n, KeySerde: ks, ValueSerde: vs, Timestamped: timestamped})
 }

@@ -36,6 +36,8 @@ type StoreView[K, V any] struct {
 	ks   serde.Serde[K]
 	vs   serde.Serde[V]
 	part kgo.TopicPartitioner
+	// global is set for the store of a global table: one full copy.
+	global bool
 }
 
 // Store returns a view of the store called name, typed by the serdes the
@@ -56,6 +58,17 @@ func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
 		}
 		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, part: kgo.StickyKeyPartitioner(nil).ForTopic("")}, nil
 	}
+	for _, d := range a.b.g.Globals {
+		if d.Store != name {
+			continue
+		}
+		ks, ok1 := d.KeySerde.(serde.Serde[K])
+		vs, ok2 := d.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w: store %q holds other types than %T and %T", ErrUnknownStore, name, *new(K), *new(V))
+		}
+		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, global: true}, nil
+	}
 	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Materialized on their operators, or automatically (see Builder.Describe)", ErrUnknownStore, name)
 }
 
@@ -67,6 +80,19 @@ func (v *StoreView[K, V]) Get(key K) (V, bool, error) {
 	kb, err := v.ks.Serialize(v.name, key)
 	if err != nil {
 		return zero, false, err
+	}
+	if v.global {
+		// Every instance holds the whole global table, once loaded.
+		ro := v.app.eng.GlobalStore(v.name)
+		if ro == nil {
+			return zero, false, &NotLocalError{Store: v.name, Partition: -1}
+		}
+		b, ok, err := ro.Get(kb)
+		if err != nil || !ok {
+			return zero, false, err
+		}
+		val, err := v.vs.Deserialize(v.name, b)
+		return val, err == nil, err
 	}
 	views, n, _ := v.app.eng.Stores(v.name)
 	if n == 0 {
@@ -127,6 +153,13 @@ func (v *StoreView[K, V]) ApproximateCount() int64 {
 }
 
 func (v *StoreView[K, V]) local() []state.ReadOnlyKeyValue[K, V] {
+	if v.global {
+		ro := v.app.eng.GlobalStore(v.name)
+		if ro == nil {
+			return nil
+		}
+		return []state.ReadOnlyKeyValue[K, V]{state.NewReadOnlyKeyValue(ro, v.ks, v.vs, v.name)}
+	}
 	views, _, _ := v.app.eng.Stores(v.name)
 	out := make([]state.ReadOnlyKeyValue[K, V], len(views))
 	for i, ls := range views {

@@ -30,6 +30,11 @@ type Table[K, V any] struct {
 	ks    serde.Serde[K]
 	vs    serde.Serde[V]
 	store string // "" unless materialized
+	// view reads the table's current rows in a task, for joins (Kafka
+	// Streams' KTableValueGetterSupplier); views are the stores it reads,
+	// which a join node must be connected to.
+	view  func(t *topo.Task) (getter[K, V], error)
+	views []string
 }
 
 // StoreName returns the name of the store that materializes t, or "" when t
@@ -139,7 +144,13 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 			return next(t, Record[K, change[V]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers, raw: kb})
 		}), nil
 	}
-	return Table[K, V]{b: b, n: n, ks: ks, vs: vs, store: store}
+	return materializedTable(b, n, ks, vs, store)
+}
+
+// materializedTable returns the table of node n, whose rows are kept in
+// the timestamped store.
+func materializedTable[K, V any](b *Builder, n *topo.Node, ks serde.Serde[K], vs serde.Serde[V], store string) Table[K, V] {
+	return Table[K, V]{b: b, n: n, ks: ks, vs: vs, store: store, view: storeView(store, ks, vs), views: []string{store}}
 }
 
 func suffix(name, s string) string {
@@ -174,7 +185,25 @@ func (t Table[K, V]) Filter(keep func(K, V) bool, opts ...Option) Table[K, V] {
 			return next(tk, r)
 		}), nil
 	}
-	return Table[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs}
+	out := Table[K, V]{b: t.b, n: n, ks: t.ks, vs: t.vs, views: t.views}
+	if t.view != nil {
+		parent := t.view
+		out.view = func(tk *topo.Task) (getter[K, V], error) {
+			g, err := parent(tk)
+			if err != nil {
+				return nil, err
+			}
+			return func(k K, kb []byte) (V, int64, bool, error) {
+				v, ts, ok, err := g(k, kb)
+				if err != nil || !ok || !keep(k, v) {
+					var zero V
+					return zero, 0, false, err
+				}
+				return v, ts, true, nil
+			}, nil
+		}
+	}
+	return out
 }
 
 // MapValues computes a new value for every row.
@@ -193,7 +222,25 @@ func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Table[K, V2
 			return next(tk, Record[K, change[V2]]{Key: r.Key, Value: c, Timestamp: r.Timestamp, Headers: r.Headers, raw: r.raw})
 		}), nil
 	}
-	return Table[K, V2]{b: t.b, n: n, ks: t.ks, vs: sameSerde[V2](t.vs)}
+	out := Table[K, V2]{b: t.b, n: n, ks: t.ks, vs: sameSerde[V2](t.vs), views: t.views}
+	if t.view != nil {
+		parent := t.view
+		out.view = func(tk *topo.Task) (getter[K, V2], error) {
+			g, err := parent(tk)
+			if err != nil {
+				return nil, err
+			}
+			return func(k K, kb []byte) (V2, int64, bool, error) {
+				v, ts, ok, err := g(k, kb)
+				if err != nil || !ok {
+					var zero V2
+					return zero, 0, false, err
+				}
+				return f(v), ts, true, nil
+			}, nil
+		}
+	}
+	return out
 }
 
 // ToStream returns the stream of the table's updates, as Kafka Streams'

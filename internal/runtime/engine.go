@@ -20,7 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +131,8 @@ type Engine struct {
 
 	qmu sync.RWMutex
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
+
+	glob *globals // the global tables, when the topology has any (global.go)
 }
 
 type tp struct {
@@ -206,6 +211,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	// Global tables are loaded before the first record is processed.
+	if err := e.startGlobals(ctx); err != nil {
+		return err
+	}
+	defer e.stopGlobals()
+	if ctx.Err() != nil {
+		return e.err
+	}
 	// The watch goes on through the final commit, until Run returns.
 	h := newHealth()
 	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
@@ -813,5 +826,13 @@ type CopartitionError struct {
 
 // Error implements error: it says what went wrong and what to do.
 func (e *CopartitionError) Error() string {
-	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts %v: co-partitioned topics need the same number of partitions", e.Subtopology, e.Partitions)
+	topics := slices.Sorted(maps.Keys(e.Partitions))
+	parts := make([]string, len(topics))
+	for i, t := range topics {
+		parts[i] = fmt.Sprintf("%s has %d", t, e.Partitions[t])
+	}
+	return fmt.Sprintf("brook: sub-topology %d reads topics with different partition counts (%s): co-partitioned topics "+
+		"(the inputs of a join, a merge or one source) need the same number of partitions; "+
+		"create them with the same count, or repartition one side (re-key a stream with SelectKey before the join), "+
+		"or read a table as a GlobalTable", e.Subtopology, strings.Join(parts, ", "))
 }

@@ -101,6 +101,9 @@ func (e *Engine) closeState() {
 }
 
 func (e *Engine) hasStores() bool {
+	if e.o.Graph != nil && len(e.o.Graph.Globals) > 0 {
+		return true
+	}
 	for _, s := range e.o.Subs {
 		if len(s.Stores) > 0 {
 			return true

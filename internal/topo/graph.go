@@ -58,6 +58,8 @@ type Graph struct {
 	Stores []StoreDef
 	// Repartitions are the repartition topics the topology writes and reads.
 	Repartitions []Repartition
+	// Globals are the global tables, outside every sub-topology.
+	Globals []*GlobalDef
 	// UserProcessors is set when the topology has Processor API nodes, which
 	// may schedule wall-clock punctuators.
 	UserProcessors bool
@@ -335,8 +337,32 @@ func (g *Graph) Validate() error {
 func (g *Graph) Describe() string {
 	var b strings.Builder
 	b.WriteString("Topologies:\n ")
-	for _, s := range g.Subtopologies() {
-		fmt.Fprintf(&b, "  Sub-topology: %d\n", s.ID)
+	// Kafka Streams numbers global tables' sub-topologies along with the
+	// others, in the order of their first node; brook's task ids do not
+	// count them (see docs/ARCHITECTURE.md, Joins).
+	subs := g.Subtopologies()
+	type entry struct {
+		key    int
+		sub    *Subtopology
+		global *GlobalDef
+	}
+	var entries []entry
+	for _, s := range subs {
+		entries = append(entries, entry{key: 2*s.Nodes[0].ID + 1, sub: s})
+	}
+	for _, d := range g.Globals {
+		entries = append(entries, entry{key: 2 * d.Pos, global: d})
+	}
+	slices.SortStableFunc(entries, func(a, b entry) int { return a.key - b.key })
+	for id, e := range entries {
+		if d := e.global; d != nil {
+			fmt.Fprintf(&b, "  Sub-topology: %d for global store (will not generate tasks)\n", id)
+			fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n      --> %s\n", d.SourceName, d.Topic, d.ProcName)
+			fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n      --> none\n      <-- %s\n", d.ProcName, d.Store, d.SourceName)
+			continue
+		}
+		s := e.sub
+		fmt.Fprintf(&b, "  Sub-topology: %d\n", id)
 		size := subtreeSizes(s.Nodes)
 		for _, n := range describeOrder(s.Nodes, size) {
 			switch n.Kind {

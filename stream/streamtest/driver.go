@@ -117,6 +117,15 @@ type Driver struct {
 	steps    int   // since the last commit
 	err      error // the failure that stopped the driver
 	closed   bool
+
+	globals map[string]*globalTable // by topic
+}
+
+// globalTable is a global table's store in the driver.
+type globalTable struct {
+	def *topo.GlobalDef
+	db  *state.MemDB
+	buf []byte
 }
 
 // topicLog is everything written to one topic, in order.
@@ -202,6 +211,16 @@ func (d *Driver) init(b *stream.Builder, cfg Config) error {
 	}
 	d.g.Resolve(cfg.AppID)
 	d.subs = d.g.Subtopologies()
+	d.globals = map[string]*globalTable{}
+	for _, def := range d.g.Globals {
+		db := state.NewMemDB()
+		ro, err := db.ReadOnly(def.Store)
+		if err != nil {
+			return err
+		}
+		def.SetData(ro)
+		d.globals[def.Topic] = &globalTable{def: def, db: db}
+	}
 	for _, sub := range d.subs {
 		for p := range cfg.Partitions {
 			var db state.TaskDB
@@ -327,6 +346,23 @@ func (d *Driver) fail(err error) error {
 func (d *Driver) pipe(r *kgo.Record) error {
 	if err := d.usable(); err != nil {
 		return err
+	}
+	if g := d.globals[r.Topic]; g != nil {
+		// A global table is updated at once, as Kafka Streams'
+		// TopologyTestDriver updates a global store.
+		d.write(r, -1)
+		w, err := g.db.Restorer(g.def.Store)
+		if err != nil {
+			return d.fail(err)
+		}
+		if g.buf, err = g.def.Apply(w, r, g.buf); err != nil {
+			return d.fail(err)
+		}
+		if err := w.Finish(); err != nil {
+			return d.fail(err)
+		}
+		g.def.Updated()
+		return nil
 	}
 	if len(d.reader[r.Topic]) == 0 {
 		return fmt.Errorf("streamtest: no source of the topology reads topic %q; it reads %s", r.Topic, d.readTopics())
@@ -480,6 +516,9 @@ func (d *Driver) closeTasks() error {
 		if t.DB != nil {
 			t.DB.Close()
 		}
+	}
+	for _, g := range d.globals {
+		g.db.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -54,6 +54,18 @@ func store[K, V any](d *Driver, name string) (*storeView[K, V], error) {
 		}
 		return v, nil
 	}
+	for _, def := range d.g.Globals {
+		if def.Store != name {
+			continue
+		}
+		ks, ok1 := def.KeySerde.(serde.Serde[K])
+		vs, ok2 := def.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("%w: store %q holds other types than %T and %T", stream.ErrUnknownStore, name, *new(K), *new(V))
+		}
+		// One copy of the whole table: one "partition".
+		return &storeView[K, V]{d: d, name: name, ks: ks, vs: vs, parts: []state.ReadOnlyKeyValue[K, V]{state.NewReadOnlyKeyValue(def.Data(), ks, vs, name)}}, nil
+	}
 	return nil, fmt.Errorf("%w: %q; the topology's stores are named by stream.Materialized on their operators (or automatically) and by the specs given to stream.WithStores", stream.ErrUnknownStore, name)
 }
 

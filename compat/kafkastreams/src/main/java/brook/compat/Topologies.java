@@ -156,6 +156,8 @@ final class Topologies {
                                     .withValueSerde(Serdes.Long()))
                     .toStream().to("out", Produced.with(Serdes.String(), Serdes.Long()));
         }, Map.of("out", "string:long"), "tbl", "lens");
+
+        JoinTopologies.register();
     }
 
     private Topologies() {}

@@ -1,0 +1,123 @@
+package stream_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/brookstream/brook/internal/kafkatest"
+	"github.com/brookstream/brook/serde"
+	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The join crash test is the crash test (crash_test.go) on a stream-table
+// join: each input record first updates the count of its key (a table),
+// then is joined with that table, and the join writes the count it read.
+// Through SIGKILLs and restarts, every key's output must be exactly
+// 1, 2, ..., n: the table's state, restored from its changelog and local
+// checkpoint, is exactly what the committed output says it is.
+
+const crashJoinChildEnv = "BROOK_CRASH_JOIN_CHILD"
+
+func crashJoinTopology() *stream.Builder {
+	b := stream.NewBuilder()
+	in := stream.Source(b, "jcrash-in", serde.String(), serde.String())
+	counts := in.GroupByKey().Count(stream.Materialized("jcounts"))
+	in.Join(counts, func(_ string, n int64) int64 { return n }).
+		To("jcrash-out", serde.String(), serde.Int64())
+	return b
+}
+
+func crashJoinConfig(brokers []string, dir string) stream.Config {
+	cfg := crashConfig(brokers, dir)
+	cfg.AppID, cfg.InstanceID = "jcrash", "jcrash-member"
+	return cfg
+}
+
+// TestCrashJoinChild is the child process; it does nothing in a normal run.
+func TestCrashJoinChild(t *testing.T) {
+	if os.Getenv(crashJoinChildEnv) == "" {
+		t.Skip("runs only as the join crash test's child process")
+	}
+	app, err := stream.New(crashJoinTopology(), crashJoinConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := app.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		os.Exit(3)
+	}
+}
+
+func TestCrashJoinExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	kills, total := 3, 3000
+	if os.Getenv("BROOK_CRASH_LONG") != "" {
+		kills, total = 25, 40000
+	}
+	k := kafkatest.New(t)
+	k.Topic("jcrash-in", 4)
+	k.Topic("jcrash-out", 4)
+	dir := t.TempDir()
+
+	const keys = 20
+	want := map[string]int64{}
+	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(total/50)
+	var feedWG sync.WaitGroup
+	feedWG.Add(1)
+	go func() {
+		defer feedWG.Done()
+		cl := k.Client()
+		for i := 0; i < total; i += 50 {
+			var recs []*kgo.Record
+			for j := i; j < i+50 && j < total; j++ {
+				recs = append(recs, rec("jcrash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j)))
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Errorf("feed: %v", err)
+				return
+			}
+			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
+		}
+	}()
+	for j := range total {
+		want["k"+strconv.Itoa(j%keys)]++
+	}
+	for i := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashJoinChild$")
+		cmd.Env = append(os.Environ(), crashJoinChildEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+dir)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		require.NoError(t, cmd.Start())
+		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		t.Logf("killed child %d", i+1)
+	}
+	feedWG.Wait()
+	before := len(k.ReadAll("jcrash-out", 500*time.Millisecond))
+	t.Logf("the killed children committed %d of %d outputs", before, total)
+	require.Positive(t, before, "the children committed nothing before they were killed")
+
+	app, err := stream.New(crashJoinTopology(), crashJoinConfig(k.Addrs, dir))
+	require.NoError(t, err)
+	go app.Run(context.Background())
+	defer app.Close()
+	view, err := app.Store[string, int64]("jcounts")
+	require.NoError(t, err)
+	requireStore(t, view, want, 60*time.Second)
+	// Every key's committed join output is exactly 1..n.
+	requireExactlyOnce(t, k.Read("jcrash-out", total, 30*time.Second), want)
+}
