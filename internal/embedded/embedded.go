@@ -82,7 +82,10 @@ func (c *Cluster) Close() {
 func (c *Cluster) Kfake() *kfake.Cluster { return c.c }
 
 // CreateTopic creates topic with the given number of partitions and
-// configs on the brokers at addrs. An existing topic is not an error.
+// configs on the brokers at addrs, and waits until the brokers' metadata
+// lists it with a leader for every partition (a real broker answers
+// CreateTopics before its metadata shows the topic). An existing topic is
+// not an error.
 func CreateTopic(ctx context.Context, addrs []string, topic string, partitions int32, configs map[string]*string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
@@ -97,7 +100,23 @@ func CreateTopic(ctx context.Context, addrs []string, topic string, partitions i
 	if err != nil && !isExists(err) {
 		return fmt.Errorf("create topic %q: %w", topic, err)
 	}
-	return nil
+	for {
+		td, lerr := adm.ListTopics(ctx, topic)
+		if d, ok := td[topic]; lerr == nil && ok && d.Err == nil && len(d.Partitions) > 0 && d.Partitions.NumReplicas() > 0 {
+			ready := true
+			for _, p := range d.Partitions {
+				ready = ready && p.Leader >= 0 && p.Err == nil
+			}
+			if ready {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create topic %q: not in the metadata yet: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func isExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }

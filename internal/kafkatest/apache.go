@@ -50,7 +50,7 @@ func StartBroker(t testing.TB) *Broker {
 		}
 		if t.Failed() {
 			if log, err := os.ReadFile(filepath.Join(b.Dir, "broker.log")); err == nil {
-				t.Logf("tail of broker.log:\n%s", tail(string(log), 40))
+				t.Logf("tail of broker.log:\n%s", Tail(string(log), 40))
 			}
 		}
 	})
@@ -162,7 +162,8 @@ func BrokerScript() string {
 	return filepath.Join(filepath.Dir(file), "apache", "broker.sh")
 }
 
-func tail(s string, lines int) string {
+// Tail returns the last lines of s.
+func Tail(s string, lines int) string {
 	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(ls) > lines {
 		ls = ls[len(ls)-lines:]

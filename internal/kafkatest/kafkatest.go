@@ -55,7 +55,9 @@ func (k *Kafka) Kfake(reason string) *kfake.Cluster {
 // Topic creates a topic with n partitions.
 func (k *Kafka) Topic(name string, n int32) {
 	k.t.Helper()
-	require.NoError(k.t, embedded.CreateTopic(context.Background(), k.Addrs, name, n, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(k.t, embedded.CreateTopic(ctx, k.Addrs, name, n, nil))
 }
 
 // Client returns a plain client, closed when the test ends.
