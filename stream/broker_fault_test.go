@@ -13,6 +13,7 @@ import (
 
 	"github.com/brookstream/brook/internal/kafkatest"
 	"github.com/brookstream/brook/stream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -87,9 +88,31 @@ func TestBrokerRestart(t *testing.T) {
 		default:
 		}
 	}
+	// caughtUp waits until the store holds a count per key for every
+	// record fed, failing at once if Run returns.
+	caughtUp := func(phase string, timeout time.Duration) {
+		t.Helper()
+		w := want()
+		deadline := time.Now().Add(timeout)
+		got := map[string]int64{}
+		for {
+			running(phase)
+			clear(got)
+			for k, n := range view.All() {
+				got[k] = n
+			}
+			if assert.ObjectsAreEqual(w, got) {
+				return
+			}
+			if time.Now().After(deadline) {
+				require.Equal(t, w, got, "%s: store after %v", phase, timeout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 
 	feed(1000)
-	requireStore(t, view, want(), 60*time.Second)
+	caughtUp("start", 60*time.Second)
 
 	for _, fault := range []struct {
 		name string
@@ -111,8 +134,7 @@ func TestBrokerRestart(t *testing.T) {
 		b.Start()
 		wg.Wait()
 		feed(200)
-		requireStore(t, view, want(), 2*time.Minute)
-		running(fault.name + ", broker back")
+		caughtUp(fault.name+", broker back", 2*time.Minute)
 	}
 
 	w := want()

@@ -89,7 +89,12 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 			// The broker gave no verdict (unreachable, a timeout): abort
 			// until it answers, then take the truth from it.
 			err = e.abortUnconfirmed(err)
-			unconfirmed = err == nil
+			if unconfirmed = err == nil; unconfirmed {
+				// A produce that failed while the broker was away
+				// belonged to the aborted transaction: its input is
+				// processed again. A lasting fault fails again.
+				e.prodErr.Store(nil)
+			}
 		}
 	}
 	e.txnMu.Unlock()
