@@ -87,7 +87,9 @@ func (c *Cluster) Kfake() *kfake.Cluster { return c.c }
 // CreateTopics before its metadata shows the topic). An existing topic is
 // not an error.
 func CreateTopic(ctx context.Context, addrs []string, topic string, partitions int32, configs map[string]*string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	// Metadata cached for no more than 50 ms, so the wait below sees the
+	// topic as soon as the broker lists it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		return err
 	}

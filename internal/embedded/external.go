@@ -83,7 +83,9 @@ func acquire(addrs []string) (release func(), err error) {
 // an earlier test have not yet timed out cannot be deleted; wipe waits for
 // that up to a minute, then leaves it.
 func wipe(ctx context.Context, addrs []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	// kadm answers from metadata cached for MetadataMinAge (5 s by
+	// default): a deleted topic would stay listed that long.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		return err
 	}
