@@ -142,7 +142,8 @@ func soak(t *testing.T, d time.Duration, static bool) {
 	}
 	logDir := t.TempDir()
 	var stats struct {
-		kills, terms, restarts, fresh, joins, unexpected int
+		kills, terms, restarts, fresh, joins, unexpected, stuck int
+		slowestStop                                           time.Duration
 	}
 	var unexpected []string
 	var mu sync.Mutex // guards unexpected
@@ -157,6 +158,14 @@ func soak(t *testing.T, d time.Duration, static bool) {
 		cmd.Stdout, cmd.Stderr = logf, logf
 		require.NoError(t, cmd.Start())
 		m := &soakMember{cmd: cmd, done: make(chan struct{})}
+		// A test that fails half way leaves no child running.
+		t.Cleanup(func() {
+			mu.Lock()
+			m.sent = true
+			mu.Unlock()
+			_ = cmd.Process.Kill()
+			<-m.done
+		})
 		go func() {
 			m.err = cmd.Wait()
 			logf.Close()
@@ -174,13 +183,17 @@ func soak(t *testing.T, d time.Duration, static bool) {
 		mu.Lock()
 		m.sent = true
 		mu.Unlock()
+		began := time.Now()
 		_ = m.cmd.Process.Signal(sig)
 		select {
 		case <-m.done:
 		case <-time.After(60 * time.Second):
+			// A graceful stop that hangs: counted, reported, killed.
+			stats.stuck++
 			_ = m.cmd.Process.Kill()
 			<-m.done
 		}
+		stats.slowestStop = max(stats.slowestStop, time.Since(began))
 	}
 	instance := func(i int) string {
 		if static {
@@ -303,9 +316,9 @@ func soak(t *testing.T, d time.Duration, static bool) {
 	if static {
 		kind = "static"
 	}
-	t.Logf("soak (%s membership): %v kill phase, %v wall; %d SIGKILL, %d SIGTERM, %d restarts (%d on a fresh state dir), fourth instance joined %d times; %d records in, %d count updates at catch-up; stateless output: %d records, %d missing, %d duplicates; %d unexpected exits",
+	t.Logf("soak (%s membership): %v kill phase, %v wall; %d SIGKILL, %d SIGTERM, %d restarts (%d on a fresh state dir), fourth instance joined %d times; %d records in, %d count updates at catch-up; stateless output: %d records, %d missing, %d duplicates; %d unexpected exits; slowest stop %v, %d SIGTERMs not done in 60 s",
 		kind, d, wall.Round(time.Second), stats.kills, stats.terms, stats.restarts, stats.fresh, stats.joins,
-		total, caught, len(pass), missing, dups, stats.unexpected)
+		total, caught, len(pass), missing, dups, stats.unexpected, stats.slowestStop.Round(time.Millisecond), stats.stuck)
 	require.Empty(t, unexpected, "an instance exited by itself")
 	require.Zero(t, missing, "stateless output lost inputs")
 	if soakGuarantee() == stream.AtLeastOnce {
