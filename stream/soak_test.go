@@ -143,7 +143,7 @@ func soak(t *testing.T, d time.Duration, static bool) {
 	logDir := t.TempDir()
 	var stats struct {
 		kills, terms, restarts, fresh, joins, unexpected, stuck int
-		slowestStop                                           time.Duration
+		slowestStop                                             time.Duration
 	}
 	var unexpected []string
 	var mu sync.Mutex // guards unexpected
