@@ -85,7 +85,7 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	open := e.inTxn // a revoke may have aborted it meanwhile
 	if open {
 		committed, err = e.sess.End(ctx, try)
-		if err != nil && !committed && !isFenced(err) {
+		if err != nil && !committed && !isFenced(err) && !isVerdict(err) {
 			// The broker gave no verdict (unreachable, a timeout): abort
 			// until it answers, then take the truth from it.
 			err = e.abortUnconfirmed(err)
@@ -198,6 +198,15 @@ func (e *Engine) rejoinLocked() {
 	e.dropLocked(all, true)
 	e.log.Info("transaction aborted after the broker was unreachable; rejoining the group to resume from the committed offsets")
 	e.cl.ForceRebalance()
+}
+
+// isVerdict reports whether err is the broker's final answer (a Kafka
+// error that retrying does not change, such as an authorization failure):
+// such an error stops the App as before, instead of an abort and a rejoin
+// that would meet it again and again.
+func isVerdict(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
 }
 
 func isFenced(err error) bool {
