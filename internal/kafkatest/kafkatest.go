@@ -1,5 +1,9 @@
 // Package kafkatest has helpers for tests that run brook against the
 // in-process Kafka: topics, producing input, reading output.
+//
+// With BROOK_TEST_KAFKA=host:port (embedded.EnvBrokers) every test runs
+// against that broker instead, emptied before each test. StartBroker runs a
+// real Apache Kafka broker that a test owns, for faults such as SIGKILL.
 package kafkatest
 
 import (
@@ -9,6 +13,7 @@ import (
 
 	"github.com/brookstream/brook/internal/embedded"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,10 +33,31 @@ func New(t testing.TB) *Kafka {
 	return &Kafka{t: t, C: c, Addrs: c.Addrs()}
 }
 
+// External reports whether tests run against the external broker of
+// BROOK_TEST_KAFKA rather than the in-process one.
+func External() bool { return embedded.External() != nil }
+
+// Kfake returns the in-process cluster for fault injection (ControlKey and
+// the like). On an external broker there is none: the test is skipped with
+// reason, which says what the test needs.
+func (k *Kafka) Kfake(reason string) *kfake.Cluster {
+	k.t.Helper()
+	var c *kfake.Cluster
+	if k.C != nil {
+		c = k.C.Kfake()
+	}
+	if c == nil {
+		k.t.Skipf("needs the in-process Kafka (%s); this test runs on an external broker", reason)
+	}
+	return c
+}
+
 // Topic creates a topic with n partitions.
 func (k *Kafka) Topic(name string, n int32) {
 	k.t.Helper()
-	require.NoError(k.t, embedded.CreateTopic(context.Background(), k.Addrs, name, n, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(k.t, embedded.CreateTopic(ctx, k.Addrs, name, n, nil))
 }
 
 // Client returns a plain client, closed when the test ends.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -79,11 +80,22 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	// loop hands them records.
 	e.mu.Unlock()
 	e.txnMu.Lock()
-	var committed bool
+	var committed, unconfirmed bool
 	var err error
 	open := e.inTxn // a revoke may have aborted it meanwhile
 	if open {
 		committed, err = e.sess.End(ctx, try)
+		if err != nil && !committed && !isFenced(err) && !isVerdict(err) {
+			// The broker gave no verdict (unreachable, a timeout): abort
+			// until it answers, then take the truth from it.
+			err = e.abortUnconfirmed(err)
+			if unconfirmed = err == nil; unconfirmed {
+				// A produce that failed while the broker was away
+				// belonged to the aborted transaction: its input is
+				// processed again. A lasting fault fails again.
+				e.prodErr.Store(nil)
+			}
+		}
 	}
 	e.txnMu.Unlock()
 	e.mu.Lock()
@@ -104,6 +116,10 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 		}
 		if err != nil {
 			return e.txnError(err)
+		}
+		if unconfirmed {
+			e.rejoinLocked()
+			return nil
 		}
 		if commit {
 			e.log.Info("transaction aborted (rebalance or fenced member); processing resumes from the committed offsets")
@@ -139,12 +155,73 @@ func (e *Engine) discardLocked() {
 	}
 }
 
+// abortUnconfirmed ends a transaction whose End failed without a verdict
+// from the broker: the broker was down or did not answer in time (a broker
+// SIGKILLed and restarted, a network cut). It retries an abort, with
+// backoff, until the broker answers; franz-go then re-initializes the
+// producer id, which bumps its epoch and fences whatever the broker still
+// holds open of the transaction. It gives up only when Run's context ends
+// or on fencing, and returns that error; nil once the abort went through.
+// e.mu is not held; txnMu is.
+func (e *Engine) abortUnconfirmed(first error) error {
+	e.log.Warn("ending the transaction failed without an answer from the broker; aborting it, retrying until the broker is back", "err", first)
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.commitTimeout())
+		_, err := e.sess.End(ctx, kgo.TryAbort)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if isFenced(err) || e.ctx.Err() != nil {
+			return err
+		}
+		e.log.Warn("abort after a failed end of transaction failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-e.ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// rejoinLocked runs after abortUnconfirmed: the failed End may have
+// committed on the broker (its answer was lost), so neither the local
+// stores nor the consumer's positions can be trusted. Every task is
+// dropped, so no record is processed from a stale position, and the member
+// rejoins the group: the tasks come back with the group's committed offsets
+// and restore their changelogs' tails, whichever way the transaction ended.
+// e.mu must be held and the workers idle.
+func (e *Engine) rejoinLocked() {
+	all := map[string][]int32{}
+	for k := range e.byPart {
+		all[k.topic] = append(all[k.topic], k.partition)
+	}
+	e.dropLocked(all, true)
+	e.log.Info("transaction aborted after the broker was unreachable; rejoining the group to resume from the committed offsets")
+	e.cl.ForceRebalance()
+}
+
+// isVerdict reports whether err is the broker's final answer (a Kafka
+// error that retrying does not change, such as an authorization failure):
+// such an error stops the App as before, instead of an abort and a rejoin
+// that would meet it again and again.
+func isVerdict(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
+}
+
+func isFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+}
+
 // ErrFenced is returned by Run when another instance with the same
 // transactional id took over: this App's transactions can no longer commit.
 var ErrFenced = errors.New("brook: fenced: another instance with the same transactional id (InstanceID or state directory) is running")
 
 func (e *Engine) txnError(err error) error {
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+	if isFenced(err) {
 		return fmt.Errorf("%w: %w", ErrFenced, err)
 	}
 	return fmt.Errorf("brook: end transaction: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -130,14 +131,28 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, n int32, c
 	if !isTopicExists(err) {
 		return fmt.Errorf("brook: create internal topic %q: %w", topic, err)
 	}
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("brook: describe internal topic %q: %w", topic, err)
+	// Another instance may have created it a moment ago: a broker answers
+	// TOPIC_ALREADY_EXISTS before its metadata lists the topic's
+	// partitions. Wait for them (up to 30 s) before judging the count.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		td, err := adm.ListTopics(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("brook: describe internal topic %q: %w", topic, err)
+		}
+		d := td[topic]
+		if got := int32(len(d.Partitions)); d.Err == nil && got > 0 || time.Now().After(deadline) {
+			if got != n {
+				return &InternalTopicError{Topic: topic, Want: n, Got: got}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("brook: describe internal topic %q: %w", topic, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	if got := int32(len(td[topic].Partitions)); got != n {
-		return &InternalTopicError{Topic: topic, Want: n, Got: got}
-	}
-	return nil
 }
 
 // InternalTopicError is an existing internal topic whose partition count
