@@ -76,7 +76,7 @@ func TestAtLeastOnceFlushDeadlineKeepsStore(t *testing.T) {
 	// Hold the App's next produce (output and changelog) for 1.6s.
 	var held atomic.Bool
 	toOut := producesTo(t, k, "fd-out")
-	kf := k.C.Kfake()
+	kf := k.Kfake("holds a produce request with ControlKey")
 	kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		if toOut(req) && held.CompareAndSwap(false, true) {
 			t.Logf("holding %v", time.Now())
@@ -140,7 +140,7 @@ func TestAbortRollsBackStreamTime(t *testing.T) {
 		recs = append(recs, r)
 	}
 	k.Produce(false, recs...)
-	fault := k.C.Kfake().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Topic: "st-in", Err: kerr.UnknownServerError})
+	fault := k.Kfake("fails a TxnOffsetCommit with a kfake fault").Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Topic: "st-in", Err: kerr.UnknownServerError})
 	defer fault.Remove()
 
 	b := stream.NewBuilder()
@@ -188,7 +188,7 @@ func TestCloseWhileBrokerStalls(t *testing.T) {
 				}
 			}()
 			toOut := producesTo(t, k, "stall-out")
-			kf := k.C.Kfake()
+			kf := k.Kfake("stalls produce requests with ControlKey")
 			kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 				if toOut(req) {
 					kf.SleepControl(func() { <-release })

@@ -83,6 +83,7 @@ func (c *capture) find(msg string) []captured {
 // for, instead of retrying in silence.
 func TestBrokerLostIsLogged(t *testing.T) {
 	k := kafkatest.New(t)
+	k.Kfake("closes the in-process broker; on Apache Kafka TestBrokerRestart kills a real one")
 	k.Topic("lost-in", 1)
 	k.Topic("lost-out", 1)
 	b := stream.NewBuilder()
