@@ -131,6 +131,7 @@ func (stampProcessor) Close() error { return nil }
 // the abort writes, the first punctuation included.
 func TestAbortRollsBackStreamTime(t *testing.T) {
 	k := kafkatest.New(t)
+	kf := k.Kfake("fails a TxnOffsetCommit with a kfake fault")
 	k.Topic("st-in", 1)
 	k.Topic("st-out", 1)
 	var recs []*kgo.Record
@@ -140,7 +141,7 @@ func TestAbortRollsBackStreamTime(t *testing.T) {
 		recs = append(recs, r)
 	}
 	k.Produce(false, recs...)
-	fault := k.Kfake("fails a TxnOffsetCommit with a kfake fault").Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Topic: "st-in", Err: kerr.UnknownServerError})
+	fault := kf.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Topic: "st-in", Err: kerr.UnknownServerError})
 	defer fault.Remove()
 
 	b := stream.NewBuilder()
