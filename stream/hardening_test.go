@@ -62,6 +62,7 @@ func producesTo(t *testing.T, k *kafkatest.Kafka, topic string) func(kmsg.Reques
 // data.
 func TestAtLeastOnceFlushDeadlineKeepsStore(t *testing.T) {
 	k := kafkatest.New(t)
+	kf := k.Kfake("holds a produce request with ControlKey")
 	k.Topic("fd-in", 1)
 	k.Topic("fd-out", 1)
 	cfg := stream.Config{AppID: "fd", Brokers: k.Addrs, StateDir: t.TempDir(), Guarantee: stream.AtLeastOnce, TransactionTimeout: time.Second, Logger: testLogger()}
@@ -76,7 +77,6 @@ func TestAtLeastOnceFlushDeadlineKeepsStore(t *testing.T) {
 	// Hold the App's next produce (output and changelog) for 1.6s.
 	var held atomic.Bool
 	toOut := producesTo(t, k, "fd-out")
-	kf := k.Kfake("holds a produce request with ControlKey")
 	kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		if toOut(req) && held.CompareAndSwap(false, true) {
 			t.Logf("holding %v", time.Now())
@@ -168,6 +168,7 @@ func TestCloseWhileBrokerStalls(t *testing.T) {
 	for _, g := range []stream.Guarantee{stream.ExactlyOnce, stream.AtLeastOnce} {
 		t.Run(g.String(), func(t *testing.T) {
 			k := kafkatest.New(t)
+			kf := k.Kfake("stalls produce requests with ControlKey")
 			k.Topic("stall-in", 1)
 			k.Topic("stall-out", 1)
 			b := stream.NewBuilder()
@@ -189,7 +190,6 @@ func TestCloseWhileBrokerStalls(t *testing.T) {
 				}
 			}()
 			toOut := producesTo(t, k, "stall-out")
-			kf := k.Kfake("stalls produce requests with ControlKey")
 			kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 				if toOut(req) {
 					kf.SleepControl(func() { <-release })
