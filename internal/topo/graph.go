@@ -43,6 +43,9 @@ type Node struct {
 	// Internal marks a source or sink of an internal topic: its Topics or
 	// SinkTopic get the application's prefix when the App is made.
 	Internal bool
+	// ExtractsTime marks a source with a timestamp extractor: its
+	// SourceFunc calls Task.ObserveTimestamp itself.
+	ExtractsTime bool
 	// Build makes the node's processor for task t. children holds the
 	// processors of n.Children, in order. A source returns a SourceFunc.
 	Build func(t *Task, children []any) (any, error)
