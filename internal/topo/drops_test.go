@@ -57,5 +57,5 @@ func TestDropCountsAndSummaries(t *testing.T) {
 	lines = strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[1], "skipped records with null keys or values")
-	assert.Contains(t, lines[1], "null_keys=499 null_values=501 total_null_keys=500 total_null_values=501")
+	assert.Contains(t, lines[1], "null_keys=499 null_values=501 late=0 total_null_keys=500 total_null_values=501 total_late=0")
 }
