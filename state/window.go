@@ -47,6 +47,14 @@ func SplitWindowKey(k []byte) (key []byte, start int64, err error) {
 	return k[8 : len(k)-8], int64(binary.BigEndian.Uint64(k[len(k)-8:])), nil
 }
 
+// WindowStreamTimeKey is the key under which a window store keeps the
+// stream time its operator observed (8-byte timestamp prefix, as in a
+// timestamped store, and an empty value). Its segment (all ones) is never
+// reached by a window. Reads hide windows that start before stream time -
+// retention + 1, which may still be on disk until their segment is
+// dropped, as Kafka Streams' window stores hide them.
+var WindowStreamTimeKey = append(bytes.Repeat([]byte{0xff}, 8), "stream-time"...)
+
 // WindowSegmentStart returns the first store key of segment seg.
 func WindowSegmentStart(seg int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(seg)) }
 
@@ -69,8 +77,20 @@ type ReadOnlyWindow[K, V any] interface {
 // described above with windows of size ms (the End of each window is start
 // + size) and segments of segInterval ms. ks and vs (de)serialize keys and
 // values; topic is passed to them.
-func NewReadOnlyWindow[K, V any](s ReadOnlyStore, ks serde.Serde[K], vs serde.Serde[V], topic string, size, segInterval int64) ReadOnlyWindow[K, V] {
-	return &windowRO[K, V]{s: s, ks: ks, vs: vs, topic: topic, size: size, seg: segInterval}
+// Windows that start before the stream time the store holds (see
+// WindowStreamTimeKey) minus retention, plus one, are expired: never
+// yielded.
+func NewReadOnlyWindow[K, V any](s ReadOnlyStore, ks serde.Serde[K], vs serde.Serde[V], topic string, size, retention int64) ReadOnlyWindow[K, V] {
+	return &windowRO[K, V]{s: s, ks: ks, vs: vs, topic: topic, size: size, seg: WindowSegmentInterval(retention), retention: retention}
+}
+
+// minLive returns the earliest start of a window that has not expired.
+func (w *windowRO[K, V]) minLive() int64 {
+	b, ok, err := w.s.Get(WindowStreamTimeKey)
+	if err != nil || !ok || len(b) < 8 {
+		return 0
+	}
+	return max(0, int64(binary.BigEndian.Uint64(b))-w.retention+1)
 }
 
 type windowRO[K, V any] struct {
@@ -79,6 +99,7 @@ type windowRO[K, V any] struct {
 	vs        serde.Serde[V]
 	topic     string
 	size, seg int64
+	retention int64
 	mu        sync.Mutex
 	err       error
 }
@@ -126,7 +147,7 @@ func (w *windowRO[K, V]) Fetch(key K, from, to int64) iter.Seq2[window.Windowed[
 			w.fail(err)
 			return
 		}
-		from = max(from, 0)
+		from = max(from, w.minLive())
 		if to < from {
 			return
 		}
@@ -147,7 +168,7 @@ func (w *windowRO[K, V]) Fetch(key K, from, to int64) iter.Seq2[window.Windowed[
 
 func (w *windowRO[K, V]) FetchAll(from, to int64) iter.Seq2[window.Windowed[K], V] {
 	return func(yield func(window.Windowed[K], V) bool) {
-		from = max(from, 0)
+		from = max(from, w.minLive())
 		if to < from {
 			return
 		}

@@ -160,7 +160,7 @@ func WindowStore[K, V any](a *App, name string) (state.ReadOnlyWindow[K, V], err
 		if !ok1 || !ok2 || d.RetentionMs <= 0 {
 			return nil, fmt.Errorf("%w: store %q is not a window store of %T and %T", ErrUnknownStore, name, *new(K), *new(V))
 		}
-		return &appWindow[K, V]{app: a, name: name, ks: ks, vs: vs, size: d.WindowSizeMs, seg: state.WindowSegmentInterval(d.RetentionMs)}, nil
+		return &appWindow[K, V]{app: a, name: name, ks: ks, vs: vs, size: d.WindowSizeMs, retention: d.RetentionMs}, nil
 	}
 	return nil, fmt.Errorf("%w: %q; name window stores with stream.Materialized", ErrUnknownStore, name)
 }
@@ -170,7 +170,8 @@ type appWindow[K, V any] struct {
 	name      string
 	ks        serde.Serde[K]
 	vs        serde.Serde[V]
-	size, seg int64
+	size      int64
+	retention int64
 	mu        sync.Mutex
 	last      state.ReadOnlyWindow[K, V] // the view of the latest Fetch or FetchAll, for Err
 }
@@ -179,7 +180,7 @@ func (w *appWindow[K, V]) local() state.ReadOnlyWindow[K, V] {
 	views, _, _ := w.app.eng.Stores(w.name)
 	parts := make([]state.ReadOnlyWindow[K, V], len(views))
 	for i, ls := range views {
-		parts[i] = state.NewReadOnlyWindow(ls.Store, w.ks, w.vs, w.name, w.size, w.seg)
+		parts[i] = state.NewReadOnlyWindow(ls.Store, w.ks, w.vs, w.name, w.size, w.retention)
 	}
 	m := state.MultiWindow(parts)
 	w.mu.Lock()

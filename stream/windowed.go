@@ -58,8 +58,9 @@ func (g WindowedGrouped[K, V]) Emit(s EmitStrategy) WindowedGrouped[K, V] {
 }
 
 // Count counts the records per key and window, as Kafka Streams'
-// TimeWindowedKStream#count. Records without a key or value are dropped
-// as in Grouped.Count; records whose window has closed are dropped and
+// TimeWindowedKStream#count. Records without a key are dropped as in
+// Grouped.Count; tombstones count, as Kafka Streams' windowed
+// aggregations count null values (only null keys are skipped); records whose window has closed are dropped and
 // counted as late (App.DroppedRecords). Named names the node (default
 // KSTREAM-AGGREGATE-<n>), Materialized the window store (default
 // KSTREAM-AGGREGATE-STATE-STORE-<n>), its changelog and, unless the
@@ -147,7 +148,7 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 		}
 		next := fanout[window.Windowed[K], change[A]](children)
 		var kbuf, vbuf []byte
-		liveSeg := int64(-1)
+		liveSeg, observed := int64(-1), int64(-1)
 		// expire drops the segments whose windows are all past retention,
 		// as one range delete from the first segment (it covers a range
 		// an aborted transaction dropped, too).
@@ -230,10 +231,6 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 				tk.Drop(name, topo.DropNullKey)
 				return nil
 			}
-			if r.tomb {
-				tk.Drop(name, topo.DropNullValue)
-				return nil
-			}
 			kb := r.raw
 			if !reuse || kb == nil {
 				var err error
@@ -292,6 +289,14 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 			if onClose {
 				if err := emitClosed(tk); err != nil {
 					return err
+				}
+			}
+			if tk.StreamTime > observed {
+				// Reads hide expired windows by it (state.WindowStreamTimeKey).
+				observed = tk.StreamTime
+				vbuf = state.AppendTimestamped(vbuf[:0], observed, nil)
+				if err := st.Put(state.WindowStreamTimeKey, vbuf); err != nil {
+					return storeErr(store, err)
 				}
 			}
 			return expire(tk.StreamTime)

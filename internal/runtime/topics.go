@@ -1,11 +1,11 @@
 package runtime
 
 import (
-	"strconv"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kadm"

@@ -147,7 +147,7 @@ func (d *Driver) WindowStore[K, V any](name string) state.ReadOnlyWindow[K, V] {
 				d.fatal(err)
 				return nil
 			}
-			parts = append(parts, state.NewReadOnlyWindow(ro, ks, vs, name, def.WindowSizeMs, state.WindowSegmentInterval(def.RetentionMs)))
+			parts = append(parts, state.NewReadOnlyWindow(ro, ks, vs, name, def.WindowSizeMs, def.RetentionMs))
 		}
 		return state.MultiWindow(parts)
 	}
