@@ -83,5 +83,3 @@ func windowedCountTopology(input, output string) *stream.Builder {
 		To(output, nil, nil)
 	return b
 }
-
-
