@@ -51,6 +51,9 @@ func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
 		if d.Name != name {
 			continue
 		}
+		if d.RetentionMs > 0 {
+			return nil, fmt.Errorf("%w: store %q is a window store: read it with stream.WindowStore", ErrUnknownStore, name)
+		}
 		ks, ok1 := d.KeySerde.(serde.Serde[K])
 		vs, ok2 := d.ValueSerde.(serde.Serde[V])
 		if !ok1 || !ok2 {

@@ -195,7 +195,8 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 						return storeErr(store, err)
 					}
 					if start >= lo && start <= hi {
-						out = append(out, entry{bytes.Clone(kb), start, v})
+						// k and v are valid only in the loop body.
+						out = append(out, entry{bytes.Clone(kb), start, bytes.Clone(v)})
 					}
 				}
 				if err := st.Err(); err != nil {

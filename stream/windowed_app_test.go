@@ -50,6 +50,8 @@ func TestWindowedRestartEmitsOnce(t *testing.T) {
 		dropped := app.DroppedRecords()
 		ws, err := stream.WindowStore[string, int64](app, "clicks-per-10s")
 		require.NoError(t, err)
+		_, err = app.Store[string, int64]("clicks-per-10s")
+		require.ErrorIs(t, err, stream.ErrUnknownStore, "a window store is not a key-value store")
 		stored = nil
 		for w, n := range ws.FetchAll(0, 30000) {
 			stored = append(stored, fmt.Sprintf("%s %v %d", w.Key, w.Window, n))

@@ -35,6 +35,9 @@ func store[K, V any](d *Driver, name string) (*storeView[K, V], error) {
 		if def.Name != name {
 			continue
 		}
+		if def.RetentionMs > 0 {
+			return nil, fmt.Errorf("%w: store %q is a window store: read it with WindowStore", stream.ErrUnknownStore, name)
+		}
 		ks, ok1 := def.KeySerde.(serde.Serde[K])
 		vs, ok2 := def.ValueSerde.(serde.Serde[V])
 		if !ok1 || !ok2 {
