@@ -232,8 +232,12 @@ func windowedKey(w window.Windowed[string]) string {
 
 func readOutput(d *streamtest.Driver, topic string, k kinds) []string {
 	var lines []string
-	if size := windowSize(k.key); size > 0 {
-		for _, r := range d.Output(topic, window.TimeWindowedSerde(serde.String(), size), serde.Int64()).Records() {
+	if size := windowSize(k.key); size > 0 || k.key == "session" {
+		ks := window.TimeWindowedSerde(serde.String(), size)
+		if k.key == "session" {
+			ks = window.SessionWindowedSerde(serde.String())
+		}
+		for _, r := range d.Output(topic, ks, serde.Int64()).Records() {
 			var v any = r.Value
 			if r.Tombstone {
 				v = nil

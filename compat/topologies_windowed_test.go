@@ -28,6 +28,14 @@ func init() {
 		outputs: map[string]kinds{"out": win},
 		stores:  map[string]kinds{"wcounts": win},
 	}
+	topologies["window-session-count"] = def{
+		build: func(b *stream.Builder) {
+			stream.SessionWindowedBy(stream.Source(b, "in", nstr(), nstr()).GroupByKey(), window.Session(5*ms).Grace(2*ms)).
+				Count(stream.Materialized("scounts")).
+				ToStream().To("out", window.SessionWindowedSerde(nstr()), serde.Int64())
+		},
+		outputs: map[string]kinds{"out": {"session", "long"}},
+	}
 	topologies["window-hopping-count"] = def{
 		build:   count(window.Hopping(10*ms, 5*ms).Grace(2*ms), stream.OnWindowUpdate(), "hcounts"),
 		outputs: map[string]kinds{"out": win},

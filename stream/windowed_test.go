@@ -53,6 +53,10 @@ func runWindowScript(t *testing.T, body string) {
 	}
 	var w window.TimeWindows
 	args := spec[2:]
+	if spec[1] == "session" {
+		runSessionScript(t, window.Session(ms(args[0])), args[1:], lines[1:], nonEmpty(parts[1]), nonEmpty(parts[2]), ms)
+		return
+	}
 	switch spec[1] {
 	case "tumbling":
 		w, args = window.Tumbling(ms(args[0])), args[1:]
@@ -115,4 +119,39 @@ func nonEmpty(s string) []string {
 		}
 	}
 	return out
+}
+
+// runSessionScript runs a case of session windows: "window session <gap>
+// [grace=<ms>]"; the store part holds only the "dropped" line (session
+// stores have no query view yet).
+func runSessionScript(t *testing.T, w window.SessionWindows, args, input, wantOut, wantStore []string, ms func(string) time.Duration) {
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		require.Equal(t, "grace", k, "option %q", a)
+		w = w.Grace(ms(v))
+	}
+	b := stream.NewBuilder()
+	stream.SessionWindowedBy(stream.Source(b, "in", serde.String(), serde.String()).GroupByKey(), w).
+		Count(stream.Materialized("sessions")).
+		ToStream().To("out", window.SessionWindowedSerde(serde.String()), serde.Int64())
+	d := streamtest.New(t, b, streamtest.Config{})
+	defer d.Close()
+	in := d.Input("in", serde.String(), serde.String())
+	for _, l := range input {
+		k, ts, ok := strings.Cut(l, "@")
+		require.True(t, ok, "input %q", l)
+		n, err := strconv.ParseInt(ts, 10, 64)
+		require.NoError(t, err)
+		in.PipeAt(k, "v", n)
+	}
+	var got []string
+	for _, r := range d.Output("out", window.SessionWindowedSerde(serde.String()), serde.Int64()).Records() {
+		v := strconv.FormatInt(r.Value, 10)
+		if r.Tombstone {
+			v = "<deleted>"
+		}
+		got = append(got, fmt.Sprintf("%s [%d,%d] %s @%d", r.Key.Key, r.Key.Window.Start, r.Key.Window.End, v, r.Timestamp))
+	}
+	assert.Equal(t, wantOut, got, "output")
+	assert.Equal(t, wantStore, []string{fmt.Sprintf("dropped late=%d", d.DroppedRecords()["0_0"].Late)})
 }

@@ -25,6 +25,7 @@ import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.kstream.SessionWindowedDeserializer;
 import org.apache.kafka.streams.kstream.TimeWindowedDeserializer;
 import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.state.KeyValueStore;
@@ -144,6 +145,9 @@ public final class Runner {
 
     @SuppressWarnings("unchecked")
     static Deserializer<Object> deser(String kind) {
+        if (kind.equals("session")) {
+            return (Deserializer<Object>) (Deserializer<?>) new SessionWindowedDeserializer<>(new StringDeserializer());
+        }
         if (kind.startsWith("windowed-")) {
             long size = Long.parseLong(kind.substring("windowed-".length()));
             return (Deserializer<Object>) (Deserializer<?>) new TimeWindowedDeserializer<>(new StringDeserializer(), size);

@@ -13,6 +13,7 @@ import org.apache.kafka.streams.kstream.EmitStrategy;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
@@ -34,6 +35,16 @@ final class WindowTopologies {
     }
 
     static void register() {
+        // Session windows, gap 5ms, grace 2ms: merges, late records.
+        def("window-session-count", b -> {
+            KStream<String, String> in = b.stream("in");
+            in.groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofMillis(5), Duration.ofMillis(2)))
+                    .count(Materialized.as("scounts"))
+                    .toStream()
+                    .to("out", Produced.with(WindowedSerdes.sessionWindowedSerdeFrom(String.class), Serdes.Long()));
+        }, Map.of("out", "session:long"));
+
         // Tumbling windows of 10ms with 5ms grace, counted, every update.
         def("window-tumbling-count", b -> {
             KStream<String, String> in = b.stream("in");
