@@ -45,8 +45,9 @@ type WindowedGrouped[K, V any] struct {
 // It is a function, not a method of Grouped: as a method, Grouped[K, V]
 // would reach Table[window.Windowed[K], A], whose streams group again into
 // Grouped[window.Windowed[K], ...], an endless chain of instantiations
-// that Go rejects. Today window.TimeWindows (Tumbling, Hopping) are
-// built; other kinds make Build fail with an error that says so.
+// that Go rejects. window.TimeWindows (Tumbling, Hopping) are built here;
+// session windows have SessionWindowedBy; sliding windows make Build fail
+// with an error that says so.
 func WindowedBy[K, V any](g Grouped[K, V], w window.Spec) WindowedGrouped[K, V] {
 	return WindowedGrouped[K, V]{g: g, w: w}
 }
@@ -111,7 +112,7 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 	b := g.s.b
 	tw, ok := wg.w.(window.TimeWindows)
 	if !ok {
-		b.g.Errorf("windowed aggregation: %T windows are not built yet; use window.Tumbling or window.Hopping", wg.w)
+		b.g.Errorf("windowed aggregation: %T windows are not built by WindowedBy: use window.Tumbling or window.Hopping, or SessionWindowedBy for sessions (sliding windows are not built yet)", wg.w)
 	} else if err := tw.Validate(); err != nil {
 		b.g.Errorf("windowed aggregation: %v", err)
 	}
