@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/serde"
@@ -149,7 +150,7 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 		}
 		next := fanout[window.Windowed[K], change[A]](children)
 		var kbuf, vbuf []byte
-		liveSeg, observed := int64(-1), int64(-1)
+		liveSeg := int64(-1)
 		// expire drops the segments whose windows are all past retention,
 		// as one range delete from the first segment (it covers a range
 		// an aborted transaction dropped, too).
@@ -293,10 +294,18 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 					return err
 				}
 			}
+			// Reads hide expired windows by the stream time the store
+			// holds (state.WindowStreamTimeKey). It is read back rather
+			// than remembered, so that an aborted transaction, which drops
+			// the store's cache, cannot leave it behind.
+			observed := int64(-1)
+			if b, ok, err := st.Get(state.WindowStreamTimeKey); err != nil {
+				return storeErr(store, err)
+			} else if ok && len(b) >= 8 {
+				observed = int64(binary.BigEndian.Uint64(b))
+			}
 			if tk.StreamTime > observed {
-				// Reads hide expired windows by it (state.WindowStreamTimeKey).
-				observed = tk.StreamTime
-				vbuf = state.AppendTimestamped(vbuf[:0], observed, nil)
+				vbuf = state.AppendTimestamped(vbuf[:0], tk.StreamTime, nil)
 				if err := st.Put(state.WindowStreamTimeKey, vbuf); err != nil {
 					return storeErr(store, err)
 				}
