@@ -36,8 +36,7 @@ func TestWindowedRestartEmitsOnce(t *testing.T) {
 	rec := func(key string, ts int64) *kgo.Record {
 		return &kgo.Record{Topic: "clicks", Key: []byte(key), Value: []byte("x"), Timestamp: time.UnixMilli(ts)}
 	}
-	var stored []string
-	run := func(recs []*kgo.Record, want int) (*stream.App, map[string]stream.DroppedCounts) {
+	run := func(recs []*kgo.Record, want int, wantStored []string) (*stream.App, map[string]stream.DroppedCounts) {
 		app, err := stream.New(windowedCloseTopology(), stream.Config{AppID: "windowed-restart", Brokers: k.Addrs, StateDir: t.TempDir()})
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -45,31 +44,37 @@ func TestWindowedRestartEmitsOnce(t *testing.T) {
 		go func() { errc <- app.Run(ctx) }()
 		k.Produce(false, recs...)
 		k.Read("click-counts", want, 30*time.Second)
-		// Let the last input be processed and committed before stopping.
-		time.Sleep(time.Second)
-		dropped := app.DroppedRecords()
 		ws, err := stream.WindowStore[string, int64](app, "clicks-per-10s")
 		require.NoError(t, err)
 		_, err = app.Store[string, int64]("clicks-per-10s")
 		require.ErrorIs(t, err, stream.ErrUnknownStore, "a window store is not a key-value store")
-		stored = nil
-		for w, n := range ws.FetchAll(0, 30000) {
-			stored = append(stored, fmt.Sprintf("%s %v %d", w.Key, w.Window, n))
+		// Queries read committed state: wait for the last commit.
+		var stored []string
+		if wantStored != nil {
+			assert.Eventually(t, func() bool {
+				stored = nil
+				for w, n := range ws.FetchAll(0, 30000) {
+					stored = append(stored, fmt.Sprintf("%s %v %d", w.Key, w.Window, n))
+				}
+				for w, n := range ws.Fetch("a", 10000, 20000) {
+					stored = append(stored, fmt.Sprintf("fetch a: %v %d", w.Window, n))
+				}
+				return fmt.Sprint(stored) == fmt.Sprint(wantStored)
+			}, 20*time.Second, 50*time.Millisecond)
+			assert.Equal(t, wantStored, stored)
+			require.NoError(t, ws.Err())
 		}
-		for w, n := range ws.Fetch("a", 10000, 20000) {
-			stored = append(stored, fmt.Sprintf("fetch a: %v %d", w.Window, n))
-		}
-		require.NoError(t, ws.Err())
+		dropped := app.DroppedRecords()
 		cancel()
 		require.NoError(t, <-errc)
 		return app, dropped
 	}
-	run([]*kgo.Record{rec("a", 1000), rec("b", 2000), rec("a", 3000), rec("a", 12000)}, 2)
-	_, dropped := run([]*kgo.Record{rec("b", 5000), rec("b", 15000), rec("a", 21000)}, 4)
-	assert.Equal(t, int64(1), dropped["0_0"].Late, "b@5000 is late: stream time 12000 was kept")
+	run([]*kgo.Record{rec("a", 1000), rec("b", 2000), rec("a", 3000), rec("a", 12000)}, 2, nil)
 	// Stream time 21000, retention 10000: windows starting before 11001
 	// have expired and queries no longer see them.
-	assert.Equal(t, []string{"a [20000,30000) 1", "fetch a: [20000,30000) 1"}, stored)
+	_, dropped := run([]*kgo.Record{rec("b", 5000), rec("b", 15000), rec("a", 21000)}, 4,
+		[]string{"a [20000,30000) 1", "fetch a: [20000,30000) 1"})
+	assert.Equal(t, int64(1), dropped["0_0"].Late, "b@5000 is late: stream time 12000 was kept")
 
 	var got []string
 	for _, r := range k.ReadAll("click-counts", time.Second) {
