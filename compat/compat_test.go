@@ -20,6 +20,7 @@ import (
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/stream"
 	"github.com/brookstream/brook/stream/streamtest"
+	"github.com/brookstream/brook/window"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -214,8 +215,37 @@ func perKey(lines []string) []string {
 	return lines
 }
 
+// windowSize returns the window size of a "windowed-SIZE" key kind, or 0.
+func windowSize(kind string) int64 {
+	n, ok := strings.CutPrefix(kind, "windowed-")
+	if !ok {
+		return 0
+	}
+	size, _ := strconv.ParseInt(n, 10, 64)
+	return size
+}
+
+// windowedKey prints a windowed key as Runner.java does: "key@[start,end)".
+func windowedKey(w window.Windowed[string]) string {
+	return fmt.Sprintf("%s@[%d,%d)", w.Key, w.Window.Start, w.Window.End)
+}
+
 func readOutput(d *streamtest.Driver, topic string, k kinds) []string {
 	var lines []string
+	if size := windowSize(k.key); size > 0 || k.key == "session" {
+		ks := window.TimeWindowedSerde(serde.String(), size)
+		if k.key == "session" {
+			ks = window.SessionWindowedSerde(serde.String())
+		}
+		for _, r := range d.Output(topic, ks, serde.Int64()).Records() {
+			var v any = r.Value
+			if r.Tombstone {
+				v = nil
+			}
+			lines = append(lines, fmt.Sprintf("out %s %s %s @%d", topic, quote(windowedKey(r.Key)), quote(v), r.Timestamp))
+		}
+		return lines
+	}
 	add := func(key *string, value any, ts int64) {
 		var kv any
 		if key != nil {
@@ -247,6 +277,11 @@ func readOutput(d *streamtest.Driver, topic string, k kinds) []string {
 func readStore(d *streamtest.Driver, name string, k kinds) []string {
 	var lines []string
 	switch {
+	case windowSize(k.key) > 0:
+		ws := d.WindowStore[*string, int64](name)
+		for w, v := range ws.FetchAll(0, 1<<62) {
+			lines = append(lines, fmt.Sprintf("store %s %s %s", name, quote(windowedKey(window.Windowed[string]{Key: *w.Key, Window: w.Window})), quote(v)))
+		}
 	case k.key == "nstring" && k.value == "long":
 		for key, v := range d.Store[*string, int64](name).All() {
 			var kv any

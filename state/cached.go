@@ -30,6 +30,9 @@ type backend interface {
 	// stage adds a write (value nil, del true for a delete) to the pending
 	// batch of the owning DB.
 	stage(key, value []byte, del bool) error
+	// stageRange adds a delete of every committed key in [from, to) to
+	// the pending batch.
+	stageRange(from, to []byte) error
 	// count returns the approximate count of entries with the cache c
 	// applied on top of committed data.
 	count(s *CachedStore) int64
@@ -132,6 +135,8 @@ type CachedStore struct {
 	budget int
 	cache  writeCache
 	err    stickyErr
+	// ranges are the range deletes staged by the next Flush, in order.
+	ranges [][2][]byte
 }
 
 var _ Store = (*CachedStore)(nil)
@@ -180,6 +185,37 @@ func (s *CachedStore) Delete(key []byte) error {
 	return nil
 }
 
+// DeleteRange removes every key in [from, to): the cache's entries at
+// once (dirty ones are never flushed), the committed ones at the next
+// commit, as one range delete in the DB's batch (a Pebble range
+// tombstone), not key by key. It writes nothing to the changelog: it is
+// for data that the changelog's own retention expires, such as the
+// segments of a window store. Until the commit, reads of committed data
+// may still see keys in the range: use it for keys no longer read. The
+// caller may modify from and to once DeleteRange returns.
+func (s *CachedStore) DeleteRange(from, to []byte) error {
+	if s.b.closed() {
+		return ErrClosed
+	}
+	c := &s.cache
+	var drop []*slNode
+	for n := c.list.seekGE(string(from)); n != nil && n.key < string(to); n = n.next[0] {
+		drop = append(drop, n)
+	}
+	for _, n := range drop {
+		delete(c.m, n.key)
+		c.list.remove(n.key)
+		c.bytes -= entrySize(n)
+		if n.dirty {
+			n.dirty = false
+			c.dirtyBytes -= entrySize(n)
+			c.dirtyCount--
+		}
+	}
+	s.ranges = append(s.ranges, [2][]byte{bytes.Clone(from), bytes.Clone(to)})
+	return nil
+}
+
 // NeedsCommit reports whether the dirty bytes in the cache exceed the cache
 // budget, in which case the runtime should commit the task early. Dirty data
 // is never written to the DB before a commit.
@@ -203,6 +239,12 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 	if s.b.closed() {
 		return ErrClosed
 	}
+	for _, r := range s.ranges {
+		if err := s.b.stageRange(r[0], r[1]); err != nil {
+			return err
+		}
+	}
+	s.ranges = s.ranges[:0]
 	if s.cache.dirtyCount == 0 {
 		return nil
 	}
@@ -236,7 +278,7 @@ func (s *CachedStore) afterCommit() {
 }
 
 // reset drops the whole cache (abort, restore).
-func (s *CachedStore) reset() { s.cache = newWriteCache() }
+func (s *CachedStore) reset() { s.cache, s.ranges = newWriteCache(), nil }
 
 // Range yields entries with from <= key < to in key order, merging the cache
 // over committed data. See ReadOnlyStore for bounds and memory ownership.

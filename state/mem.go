@@ -29,6 +29,8 @@ type memOp struct {
 	key   string
 	value []byte
 	del   bool
+	// to, when set, makes the op a delete of the keys in [key, to).
+	to *string
 }
 
 // NewMemDB returns an empty MemDB.
@@ -92,6 +94,16 @@ func (m *MemDB) Commit(checkpoints map[string]int64) error {
 	}
 	m.mu.Lock()
 	for _, op := range m.pending {
+		if op.to != nil {
+			var keys []string
+			for n := op.list.seekGE(op.key); n != nil && n.key < *op.to; n = n.next[0] {
+				keys = append(keys, n.key)
+			}
+			for _, k := range keys {
+				op.list.remove(k)
+			}
+			continue
+		}
 		if op.del {
 			op.list.remove(op.key)
 		} else {
@@ -213,6 +225,12 @@ func (b *memBackend) iter(from, to []byte) (kvIter, error) {
 func (b *memBackend) stage(key, value []byte, del bool) error {
 	// value is an immutable cache value: no copy needed.
 	b.db.pending = append(b.db.pending, memOp{list: b.list, key: string(key), value: value, del: del})
+	return nil
+}
+
+func (b *memBackend) stageRange(from, to []byte) error {
+	end := string(to)
+	b.db.pending = append(b.db.pending, memOp{list: b.list, key: string(from), to: &end})
 	return nil
 }
 

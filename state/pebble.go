@@ -685,6 +685,11 @@ func (b *pebbleBackend) stage(key, value []byte, del bool) error {
 	return b.db.pending.Set(b.key(key), value, nil)
 }
 
+func (b *pebbleBackend) stageRange(from, to []byte) error {
+	lo := append(append([]byte(nil), b.prefix...), from...)
+	return b.db.pending.DeleteRange(lo, b.key(to), nil)
+}
+
 func (b *pebbleBackend) count(s *CachedStore) int64 {
 	n, small := b.db.countRange(b.prefix, b.end)
 	if small {

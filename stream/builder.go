@@ -42,6 +42,7 @@ type options struct {
 	name       string
 	store      string
 	valueSerde any // a serde.Serde of an operator's result (ValueSerde)
+	extract    any // func(Record[K, V], int64) (int64, error) of a source
 }
 
 func collect(opts []Option) options {
@@ -64,6 +65,24 @@ func collect(opts []Option) options {
 // operator uses up a number, named or not, so naming one operator leaves
 // the automatic names of the others as they were.
 func Named(name string) Option { return func(o *options) { o.name = name } }
+
+// TimestampExtractor sets the event time of the records a source reads
+// (Source, SourceTopics), as Kafka Streams' Consumed.withTimestampExtractor:
+// f gets the deserialized record, whose Timestamp is the one Kafka holds,
+// and the partition time (the largest timestamp extracted so far from the
+// record's partition, -1 before the first), and returns the record's
+// timestamp in milliseconds since the epoch. Downstream operators, stream
+// time, windows and sinks see that timestamp. A negative timestamp or an
+// error makes the record bad: it goes to the bad-record policy
+// (Config.OnBadRecord) with the topic, partition and offset, and moves no
+// time. To keep records with broken timestamps instead, return the
+// partition time (as Kafka Streams' UsePartitionTimeOnInvalidTimestamp).
+// K and V must be the source's types; other operators ignore it. By
+// default the event time is the record's timestamp, and a negative one is
+// a bad record.
+func TimestampExtractor[K, V any](f func(r Record[K, V], partitionTime int64) (int64, error)) Option {
+	return func(o *options) { o.extract = f }
+}
 
 // Materialized names the store of an operator that keeps one (Count,
 // Reduce, Aggregate and SourceTable), as Kafka Streams' Materialized.as

@@ -62,7 +62,11 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	app, err := stream.New(crashTopology(), cfg)
+	b := crashTopology()
+	if os.Getenv(crashWindowedEnv) != "" {
+		b = crashWindowedTopology()
+	}
+	app, err := stream.New(b, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -256,3 +256,9 @@ func (j *joined) Error() string   { return j.msg }
 func (j *joined) Unwrap() []error { return j.errs }
 
 func init() { streamhook.Export = exportErr }
+
+// InvalidTimestampError is a record whose event timestamp is negative, as
+// written or as a timestamp extractor returned it (see TimestampExtractor).
+// Such a record is bad: the bad-record policy gets it, wrapped in a
+// *RecordError naming its topic, partition and offset.
+type InvalidTimestampError = topo.InvalidTimestampError

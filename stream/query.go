@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync"
 
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/state"
+	"github.com/brookstream/brook/window"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -50,6 +52,9 @@ func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
 	for _, d := range a.b.g.Stores {
 		if d.Name != name {
 			continue
+		}
+		if d.RetentionMs > 0 {
+			return nil, fmt.Errorf("%w: store %q is a window store: read it with stream.WindowStore", ErrUnknownStore, name)
 		}
 		ks, ok1 := d.KeySerde.(serde.Serde[K])
 		vs, ok2 := d.ValueSerde.(serde.Serde[V])
@@ -166,4 +171,73 @@ func (v *StoreView[K, V]) local() []state.ReadOnlyKeyValue[K, V] {
 		out[i] = state.NewReadOnlyKeyValue(ls.Store, v.ks, v.vs, v.name)
 	}
 	return out
+}
+
+// WindowStore returns a view of the window store called name (the store
+// of a windowed aggregation, named with Materialized), typed by the key
+// serde and the aggregate's serde the topology gave it, for interactive
+// queries: Fetch(key, from, to) and FetchAll(from, to) yield the windows
+// whose start is in [from, to] from the partitions this instance holds,
+// one partition after another. It reads committed state, as Store does.
+// It fails with ErrUnknownStore if the topology has no such window store
+// or K and V are not its types.
+//
+//	counts, err := stream.WindowStore[string, int64](app, "views-per-minute")
+//	for w, n := range counts.Fetch("home", from, to) { ... }
+//
+// It is a function because the view's methods yield window.Windowed[K].
+func WindowStore[K, V any](a *App, name string) (state.ReadOnlyWindow[K, V], error) {
+	for _, d := range a.b.g.Stores {
+		if d.Name != name {
+			continue
+		}
+		ks, ok1 := d.KeySerde.(serde.Serde[K])
+		vs, ok2 := d.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 || d.RetentionMs <= 0 {
+			return nil, fmt.Errorf("%w: store %q is not a window store of %T and %T", ErrUnknownStore, name, *new(K), *new(V))
+		}
+		return &appWindow[K, V]{app: a, name: name, ks: ks, vs: vs, size: d.WindowSizeMs, retention: d.RetentionMs}, nil
+	}
+	return nil, fmt.Errorf("%w: %q; name window stores with stream.Materialized", ErrUnknownStore, name)
+}
+
+type appWindow[K, V any] struct {
+	app       *App
+	name      string
+	ks        serde.Serde[K]
+	vs        serde.Serde[V]
+	size      int64
+	retention int64
+	mu        sync.Mutex
+	last      state.ReadOnlyWindow[K, V] // the view of the latest Fetch or FetchAll, for Err
+}
+
+func (w *appWindow[K, V]) local() state.ReadOnlyWindow[K, V] {
+	views, _, _ := w.app.eng.Stores(w.name)
+	parts := make([]state.ReadOnlyWindow[K, V], len(views))
+	for i, ls := range views {
+		parts[i] = state.NewReadOnlyWindow(ls.Store, w.ks, w.vs, w.name, w.size, w.retention)
+	}
+	m := state.MultiWindow(parts)
+	w.mu.Lock()
+	w.last = m
+	w.mu.Unlock()
+	return m
+}
+
+func (w *appWindow[K, V]) Fetch(key K, from, to int64) iter.Seq2[window.Windowed[K], V] {
+	return w.local().Fetch(key, from, to)
+}
+
+func (w *appWindow[K, V]) FetchAll(from, to int64) iter.Seq2[window.Windowed[K], V] {
+	return w.local().FetchAll(from, to)
+}
+
+func (w *appWindow[K, V]) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil {
+		return nil
+	}
+	return w.last.Err()
 }

@@ -59,7 +59,42 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 // same number of partitions: partition p of every topic is processed by the
 // same task.
 func SourceTopics[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.Serde[V], opts ...Option) Stream[K, V] {
-	return source(b, topics, ks, vs, b.name("KSTREAM-SOURCE", collect(opts).name))
+	o := collect(opts)
+	s := source(b, topics, ks, vs, b.name("KSTREAM-SOURCE", o.name))
+	if o.extract != nil {
+		f, ok := o.extract.(func(Record[K, V], int64) (int64, error))
+		if !ok {
+			b.g.Errorf("source %s: the timestamp extractor's record type %T does not match the source's %T", s.n.Name, o.extract, Record[K, V]{})
+		} else {
+			s.extract(f)
+		}
+	}
+	return s
+}
+
+// extract makes the source node of s run f on every record before its
+// children see it (see TimestampExtractor).
+func (s Stream[K, V]) extract(f func(Record[K, V], int64) (int64, error)) {
+	n := s.n
+	n.ExtractsTime = true
+	build := n.Build
+	n.Build = func(t *topo.Task, children []any) (any, error) {
+		next := fanout[K, V](children)
+		stamp := proc[K, V](func(t *topo.Task, r Record[K, V]) error {
+			topic := t.Rec.Topic
+			ts, err := f(r, t.PartitionTime(topic))
+			if err != nil {
+				return fmt.Errorf("%s: timestamp extractor: %w", n.Name, err)
+			}
+			if err := t.ObserveTimestamp(topic, ts, true); err != nil {
+				return err
+			}
+			r.Timestamp = ts
+			t.Rec.Timestamp = time.UnixMilli(ts)
+			return next(t, r)
+		})
+		return build(t, []any{stamp})
+	}
 }
 
 // source adds a source node called name.

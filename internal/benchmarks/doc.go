@@ -31,6 +31,9 @@
 //	BenchmarkCountByKey            count by key (10k keys), every update out:
 //	                               rawPipe, rawPipeTxn (counts in a Go map),
 //	                               brook ExactlyOnce and AtLeastOnce
+//	BenchmarkWindowedCount         tumbling 1-minute count by key (10k
+//	                               keys), every update out: rawPipe,
+//	                               brook AtLeastOnce and ExactlyOnce
 //	BenchmarkRestore               restore of a 1M-record changelog, against
 //	                               its Kafka fetch alone and its Pebble
 //	                               writes alone

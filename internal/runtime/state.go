@@ -42,6 +42,9 @@ type changelog struct {
 	// timestamped: the store's values carry a timestamp, which the
 	// changelog holds as the record timestamp (see state.AppendTimestamped).
 	timestamped bool
+	// maxTs is the largest record timestamp restore read from a
+	// timestamped store's changelog: a floor for the task's stream time.
+	maxTs int64
 }
 
 // partitioner sends changelog records to the partition set on them (the
@@ -140,6 +143,12 @@ func (e *Engine) openDB(id topo.TaskID) (state.TaskDB, error) {
 	return db, nil
 }
 
+// StreamTimeCheckpoint is the checkpoint name under which a task's stream
+// time is committed in its state, with the stores' changelog offsets and
+// in the same Pebble batch (see decision 25 in docs/ARCHITECTURE.md). No
+// store can have this name: store names do not hold NUL bytes.
+const StreamTimeCheckpoint = "\x00stream-time"
+
 // initStores sets up the changelogs of a task's stores.
 func (e *Engine) initStores(t *task) {
 	for _, name := range t.t.Sub.Stores {
@@ -167,6 +176,9 @@ func (e *Engine) initStores(t *task) {
 func (e *Engine) restore(ctx context.Context, t *task) error {
 	adm := kadm.NewClient(e.cl)
 	p := t.t.ID.Partition
+	if st, ok, err := t.t.DB.Checkpoint(StreamTimeCheckpoint); err == nil && ok {
+		t.t.RestoreStreamTime(st)
+	}
 	for _, c := range t.logs {
 		name := c.store.Name()
 		start, ok, err := t.t.DB.Checkpoint(name)
@@ -199,6 +211,9 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 			}
 		}
 		c.next.Store(end)
+		if c.maxTs > 0 {
+			t.t.RestoreStreamTime(c.maxTs)
+		}
 		prog.Done = true
 		e.reportRestore(prog)
 		e.log.Info("restored store", "task", t.t.ID, "store", name, "records", prog.Restored)
@@ -257,6 +272,9 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 					buf = state.AppendTimestamped(buf[:0], r.Timestamp.UnixMilli(), v)
 					v = buf
 				}
+				if c.timestamped {
+					c.maxTs = max(c.maxTs, r.Timestamp.UnixMilli())
+				}
 				aerr = rs.Apply(r.Key, v, r.Offset)
 				prog.Restored++
 			}
@@ -314,6 +332,9 @@ func (e *Engine) commitStores() error {
 		cps := make(map[string]int64, len(t.logs))
 		for _, c := range t.logs {
 			cps[c.store.Name()] = c.next.Load()
+		}
+		if t.t.StreamTime >= 0 {
+			cps[StreamTimeCheckpoint] = t.t.StreamTime
 		}
 		if err := t.t.DB.Commit(cps); err != nil {
 			errs = append(errs, fmt.Errorf("brook: task %s: commit state: %w", t.t.ID, err))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/brookstream/brook/internal/topo"
@@ -209,9 +210,15 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 	if len(vals) > 0 {
 		parts[s.ID] = int32(vals[0])
 	}
-	compact := "compact"
 	for _, st := range s.Stores {
-		if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], e.internalTopicConfigs(map[string]*string{"cleanup.policy": &compact})); err != nil {
+		compact := "compact"
+		cfg := map[string]*string{"cleanup.policy": &compact}
+		if r := s.RetentionMs[st]; r > 0 {
+			// A window store: old windows leave by retention too.
+			policy, ms := "compact,delete", strconv.FormatInt(r+topo.WindowChangelogExtraRetentionMs, 10)
+			cfg = map[string]*string{"cleanup.policy": &policy, "retention.ms": &ms}
+		}
+		if err := ensureTopic(ctx, adm, ChangelogTopic(e.o.AppID, st), parts[s.ID], e.internalTopicConfigs(cfg)); err != nil {
 			return err
 		}
 		e.changelogs[ChangelogTopic(e.o.AppID, st)] = true

@@ -18,6 +18,9 @@ const (
 	// DropNullValue is a record without a value (a tombstone) reaching a
 	// stream aggregation.
 	DropNullValue
+	// DropLate is a record that reached a windowed aggregation after its
+	// window closed: window end + grace at or before stream time.
+	DropLate
 )
 
 // DropCounts are the records one task dropped for a null key or value.
@@ -26,6 +29,9 @@ type DropCounts struct {
 	NullKeys int64
 	// NullValues counts records dropped because they had no value.
 	NullValues int64
+	// Late counts records dropped by windowed aggregations because their
+	// window had closed (end + grace at or before stream time).
+	Late int64
 }
 
 // Drops holds the drop counters of every task of one topology, by task.
@@ -46,7 +52,7 @@ func (d *Drops) Snapshot() map[TaskID]DropCounts {
 	defer d.mu.Unlock()
 	out := make(map[TaskID]DropCounts, len(d.tasks))
 	for id, t := range d.tasks {
-		out[id] = DropCounts{NullKeys: t.keys.Load(), NullValues: t.values.Load()}
+		out[id] = DropCounts{NullKeys: t.keys.Load(), NullValues: t.values.Load(), Late: t.late.Load()}
 	}
 	return out
 }
@@ -65,11 +71,12 @@ func (d *Drops) task(id TaskID) *taskDrops {
 // taskDrops are one task's counters. The task's goroutine writes them;
 // Snapshot reads them from others.
 type taskDrops struct {
-	keys, values atomic.Int64
+	keys, values, late atomic.Int64
 
 	// Touched by the task's goroutine only.
 	lastLog          time.Time
 	loggedK, loggedV int64 // totals at the last summary
+	loggedL          int64
 	firstLogged      bool
 }
 
@@ -84,29 +91,36 @@ const DropSummaryInterval = 5 * time.Second
 // behaviour, not an error.
 func (t *Task) Drop(node string, reason DropReason) {
 	d := t.drops
-	if reason == DropNullKey {
+	switch reason {
+	case DropNullKey:
 		d.keys.Add(1)
-	} else {
+	case DropLate:
+		d.late.Add(1)
+	default:
 		d.values.Add(1)
 	}
 	now := time.Now()
 	if d.firstLogged && now.Sub(d.lastLog) < DropSummaryInterval {
 		return
 	}
-	k, v := d.keys.Load(), d.values.Load()
+	k, v, l := d.keys.Load(), d.values.Load(), d.late.Load()
 	if !d.firstLogged {
-		what := "key"
-		if reason == DropNullValue {
-			what = "value"
+		what := "a null key"
+		switch reason {
+		case DropNullValue:
+			what = "a null value"
+		case DropLate:
+			what = "a closed window (late record)"
 		}
 		args := []any{"node", node}
 		if r := t.Rec; r != nil {
-			args = append(args, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+			args = append(args, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "timestamp", r.Timestamp.UnixMilli(), "stream_time", t.StreamTime)
 		}
-		t.Logger.Warn("skipping record with a null "+what+" (further skips are summarized every "+DropSummaryInterval.String()+")", args...)
+		t.Logger.Warn("skipping record with "+what+" (further skips are summarized every "+DropSummaryInterval.String()+")", args...)
 	} else {
-		t.Logger.Warn("skipped records with null keys or values", slog.Int64("null_keys", k-d.loggedK), slog.Int64("null_values", v-d.loggedV),
-			slog.Int64("total_null_keys", k), slog.Int64("total_null_values", v), slog.Duration("since", now.Sub(d.lastLog)))
+		t.Logger.Warn("skipped records with null keys or values or closed windows", slog.Int64("null_keys", k-d.loggedK), slog.Int64("null_values", v-d.loggedV),
+			slog.Int64("late", l-d.loggedL), slog.Int64("total_null_keys", k), slog.Int64("total_null_values", v), slog.Int64("total_late", l),
+			slog.Duration("since", now.Sub(d.lastLog)))
 	}
-	d.firstLogged, d.lastLog, d.loggedK, d.loggedV = true, now, k, v
+	d.firstLogged, d.lastLog, d.loggedK, d.loggedV, d.loggedL = true, now, k, v, l
 }

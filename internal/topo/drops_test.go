@@ -53,9 +53,9 @@ func TestDropCountsAndSummaries(t *testing.T) {
 	// Once the interval has passed, the next drop logs a summary of the
 	// drops since the last line.
 	task.drops.lastLog = time.Now().Add(-DropSummaryInterval)
-	require.NoError(t, task.Process(&kgo.Record{Topic: "in", Key: []byte("k"), Offset: 1000}))
+	require.NoError(t, task.Process(&kgo.Record{Topic: "in", Key: []byte("k"), Offset: 1000, Timestamp: time.UnixMilli(2)}))
 	lines = strings.Split(strings.TrimSpace(logs.String()), "\n")
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[1], "skipped records with null keys or values")
-	assert.Contains(t, lines[1], "null_keys=499 null_values=501 total_null_keys=500 total_null_values=501")
+	assert.Contains(t, lines[1], "null_keys=499 null_values=501 late=0 total_null_keys=500 total_null_values=501 total_late=0")
 }

@@ -43,6 +43,9 @@ type Node struct {
 	// Internal marks a source or sink of an internal topic: its Topics or
 	// SinkTopic get the application's prefix when the App is made.
 	Internal bool
+	// ExtractsTime marks a source with a timestamp extractor: its
+	// SourceFunc calls Task.ObserveTimestamp itself.
+	ExtractsTime bool
 	// Build makes the node's processor for task t. children holds the
 	// processors of n.Children, in order. A source returns a SourceFunc.
 	Build func(t *Task, children []any) (any, error)
@@ -87,7 +90,21 @@ type StoreDef struct {
 	// records carry the plain value, with the timestamp as the record's
 	// timestamp; see SplitTimestamped and JoinTimestamped.
 	Timestamped bool
+	// RetentionMs, when positive, marks a window store: its changelog is
+	// created with cleanup.policy compact,delete and retention.ms of
+	// RetentionMs plus WindowChangelogExtraRetentionMs.
+	RetentionMs int64
+	// WindowSizeMs is the size of a window store's windows (the End of a
+	// window is its start plus this), for queries.
+	WindowSizeMs int64
 }
+
+// WindowChangelogExtraRetentionMs is added to a window store's retention
+// for its changelog's retention.ms, as Kafka Streams'
+// windowstore.changelog.additional.retention.ms (default one day): the
+// broker expires changelog records by its own clock, which may run ahead
+// of stream time.
+const WindowChangelogExtraRetentionMs = 24 * 60 * 60 * 1000
 
 // Repartition is an internal topic written by a sink in one sub-topology
 // and read by a source of another. It has as many partitions as the
@@ -230,6 +247,9 @@ type Subtopology struct {
 	// Timestamped holds the stores of Stores whose values carry a
 	// timestamp (StoreDef.Timestamped).
 	Timestamped map[string]bool
+	// RetentionMs holds the retention of the window stores of Stores
+	// (StoreDef.RetentionMs).
+	RetentionMs map[string]int64
 
 	drops *Drops
 }
@@ -279,7 +299,7 @@ func (g *Graph) Subtopologies() []*Subtopology {
 		r := find(n.ID)
 		s := byRoot[r]
 		if s == nil {
-			s = &Subtopology{ID: len(subs), Sources: map[string]*Node{}, Timestamped: map[string]bool{}, drops: g.drops}
+			s = &Subtopology{ID: len(subs), Sources: map[string]*Node{}, Timestamped: map[string]bool{}, RetentionMs: map[string]int64{}, drops: g.drops}
 			byRoot[r] = s
 			subs = append(subs, s)
 		}
@@ -303,6 +323,9 @@ func (g *Graph) Subtopologies() []*Subtopology {
 	for _, d := range g.Stores {
 		if d.Timestamped && d.Node != nil {
 			subs[d.Node.sub].Timestamped[d.Name] = true
+		}
+		if d.RetentionMs > 0 && d.Node != nil {
+			subs[d.Node.sub].RetentionMs[d.Name] = d.RetentionMs
 		}
 	}
 	return subs

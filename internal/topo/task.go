@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -149,6 +150,12 @@ type Task struct {
 
 	// committedStreamTime is StreamTime at the last commit (see Committed).
 	committedStreamTime int64
+
+	// partTime is the largest timestamp seen per input topic (the task
+	// reads one partition of each); extracts marks the topics whose source
+	// has a timestamp extractor (see ObserveTimestamp).
+	partTime, committedPartTime map[string]int64
+	extracts                    map[string]bool
 }
 
 // NewTask wires the processors of sub for one partition.
@@ -187,6 +194,12 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 			}
 			for _, topic := range n.Topics {
 				t.sources[topic] = fn
+				if n.ExtractsTime {
+					if t.extracts == nil {
+						t.extracts = map[string]bool{}
+					}
+					t.extracts[topic] = true
+				}
 			}
 		}
 	}
@@ -241,6 +254,7 @@ func (t *Task) Init() error {
 // idle.
 func (t *Task) Committed() {
 	t.committedStreamTime = t.StreamTime
+	t.committedPartTime = maps.Clone(t.partTime)
 	t.streamPuncts.commit()
 	t.wallPuncts.commit()
 }
@@ -254,6 +268,7 @@ func (t *Task) Committed() {
 // it when a transaction aborts, with the task idle.
 func (t *Task) Rollback() {
 	t.StreamTime = t.committedStreamTime
+	t.partTime = maps.Clone(t.committedPartTime)
 	t.streamPuncts.rollback()
 	t.wallPuncts.rollback()
 }
@@ -319,10 +334,14 @@ func (t *Task) Process(r *kgo.Record) error {
 		t.last, t.lastFn = r.Topic, fn
 	}
 	t.Rec = r
-	if ts := r.Timestamp.UnixMilli(); ts > t.StreamTime {
-		t.StreamTime = ts
+	var err error
+	if !t.extracts[r.Topic] {
+		err = t.ObserveTimestamp(r.Topic, r.Timestamp.UnixMilli(), false)
 	}
-	if err := t.run(fn, r); err != nil {
+	if err == nil {
+		err = t.run(fn, r)
+	}
+	if err != nil {
 		if err := t.handle(r, err); err != nil {
 			return err
 		}

@@ -35,6 +35,9 @@ func store[K, V any](d *Driver, name string) (*storeView[K, V], error) {
 		if def.Name != name {
 			continue
 		}
+		if def.RetentionMs > 0 {
+			return nil, fmt.Errorf("%w: store %q is a window store: read it with WindowStore", stream.ErrUnknownStore, name)
+		}
 		ks, ok1 := def.KeySerde.(serde.Serde[K])
 		vs, ok2 := def.ValueSerde.(serde.Serde[V])
 		if !ok1 || !ok2 {
@@ -127,5 +130,42 @@ func (v *storeView[K, V]) Err() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// WindowStore returns a read-only view of the window store called name
+// (the store of a windowed aggregation) over all the partitions of its
+// sub-topology, as App.WindowStore does for a running App: Fetch(key,
+// from, to) and FetchAll(from, to) by window start. It reads committed
+// data. An unknown store, a store that is not a window store, or types
+// other than the store's fail the test.
+func (d *Driver) WindowStore[K, V any](name string) state.ReadOnlyWindow[K, V] {
+	d.helper()
+	for _, def := range d.g.Stores {
+		if def.Name != name {
+			continue
+		}
+		ks, ok1 := def.KeySerde.(serde.Serde[K])
+		vs, ok2 := def.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 || def.RetentionMs <= 0 {
+			d.fatal(fmt.Errorf("%w: store %q is not a window store of %T and %T", stream.ErrUnknownStore, name, *new(K), *new(V)))
+			return nil
+		}
+		var parts []state.ReadOnlyWindow[K, V]
+		sub := def.Node.Sub()
+		for _, t := range d.tasks {
+			if t.ID.Subtopology != sub {
+				continue
+			}
+			ro, err := t.DB.ReadOnly(name)
+			if err != nil {
+				d.fatal(err)
+				return nil
+			}
+			parts = append(parts, state.NewReadOnlyWindow(ro, ks, vs, name, def.WindowSizeMs, def.RetentionMs))
+		}
+		return state.MultiWindow(parts)
+	}
+	d.fatal(fmt.Errorf("%w: %q", stream.ErrUnknownStore, name))
 	return nil
 }

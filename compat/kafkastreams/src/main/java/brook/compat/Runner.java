@@ -25,7 +25,11 @@ import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.kstream.SessionWindowedDeserializer;
+import org.apache.kafka.streams.kstream.TimeWindowedDeserializer;
+import org.apache.kafka.streams.kstream.Windowed;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.WindowStore;
 import org.apache.kafka.streams.test.TestRecord;
 
 /**
@@ -104,13 +108,24 @@ public final class Runner {
             for (Map.Entry<String, TestOutputTopic<Object, Object>> o : outputs.entrySet()) {
                 for (TestRecord<Object, Object> r : o.getValue().readRecordsToList()) {
                     sb.append("out ").append(o.getKey()).append(' ')
-                            .append(CaseFile.quote(r.key())).append(' ')
+                            .append(CaseFile.quote(windowed(r.key()))).append(' ')
                             .append(CaseFile.quote(r.value())).append(" @")
                             .append(r.timestamp()).append('\n');
                 }
             }
             List<String> lines = new ArrayList<>();
             for (String store : def.stores()) {
+                if (store.startsWith("window:")) {
+                    String name = store.substring("window:".length());
+                    WindowStore<Object, Object> ws = d.getWindowStore(name);
+                    try (KeyValueIterator<Windowed<Object>, Object> it = ws.all()) {
+                        while (it.hasNext()) {
+                            KeyValue<Windowed<Object>, Object> kv = it.next();
+                            lines.add("store " + name + " " + CaseFile.quote(windowed(kv.key)) + " " + CaseFile.quote(kv.value));
+                        }
+                    }
+                    continue;
+                }
                 KeyValueStore<Object, Object> s = d.getKeyValueStore(store);
                 try (KeyValueIterator<Object, Object> it = s.all()) {
                     while (it.hasNext()) {
@@ -129,8 +144,23 @@ public final class Runner {
         return sb.toString();
     }
 
+    /** A windowed key prints as "key@[start,end)"; other keys as they are. */
+    static Object windowed(Object key) {
+        if (key instanceof Windowed<?> w) {
+            return w.key() + "@[" + w.window().start() + "," + w.window().end() + ")";
+        }
+        return key;
+    }
+
     @SuppressWarnings("unchecked")
     static Deserializer<Object> deser(String kind) {
+        if (kind.equals("session")) {
+            return (Deserializer<Object>) (Deserializer<?>) new SessionWindowedDeserializer<>(new StringDeserializer());
+        }
+        if (kind.startsWith("windowed-")) {
+            long size = Long.parseLong(kind.substring("windowed-".length()));
+            return (Deserializer<Object>) (Deserializer<?>) new TimeWindowedDeserializer<>(new StringDeserializer(), size);
+        }
         return switch (kind) {
             case "string" -> (Deserializer<Object>) (Deserializer<?>) new StringDeserializer();
             case "long" -> (Deserializer<Object>) (Deserializer<?>) new LongDeserializer();

@@ -43,6 +43,7 @@ final class Topologies {
     }
 
     static {
+        WindowTopologies.register();
         // Stateless: filter, map (swap key and value), mapValues.
         def("map-filter", b -> {
             KStream<String, String> in = b.stream("in");
