@@ -53,8 +53,15 @@ func TestLargeRecordFlows(t *testing.T) {
 			if level == "broker" {
 				topicLimit = 0
 				v := strconv.Itoa(bigLimit)
-				_, err := kadm.NewClient(k.Client()).AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{{Name: "message.max.bytes", Value: &v}})
+				adm := kadm.NewClient(k.Client())
+				_, err := adm.AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{{Name: "message.max.bytes", Value: &v}})
 				require.NoError(t, err)
+				// A shared broker (BROOK_TEST_KAFKA) keeps broker configs
+				// across tests: put the default back for the next ones.
+				t.Cleanup(func() {
+					_, err := adm.AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "message.max.bytes"}})
+					assert.NoError(t, err)
+				})
 			}
 			for _, topic := range []string{"big-in", "big-out", "big-latest"} {
 				bigTopic(t, k, topic, topicLimit)

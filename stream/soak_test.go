@@ -55,13 +55,13 @@ func soakTopology() *stream.Builder {
 	in := stream.Source(b, "soak-in", serde.String(), serde.String())
 	in.MapValues(func(v string) string { return v }, stream.Named("pass")).To("soak-pass", nil, nil)
 	in.GroupBy(func(k, _ string) string { return k }, serde.String(), stream.Named("by-key")).
-		Count(stream.Named("soak-counts")).
+		Count(stream.Materialized("soak-counts")).
 		ToStream().
 		To("soak-counts", nil, nil)
 	in.MapValues(func(v string) int64 { n, _ := strconv.ParseInt(v, 10, 64); return n }).
 		WithSerdes(serde.String(), serde.Int64()).
 		GroupByKey().
-		Reduce(func(a, b int64) int64 { return a + b }, stream.Named("soak-sums")).
+		Reduce(func(a, b int64) int64 { return a + b }, stream.Materialized("soak-sums")).
 		ToStream().
 		To("soak-sums", nil, nil)
 	return b
