@@ -176,7 +176,7 @@ func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
 		return true
 	}
 	for _, r := range e.o.Graph.Repartitions {
-		if r.Source.Sub() == s.ID && !resolved[r.From.Sub()] {
+		if r.Source.Sub() == s.ID && !r.Follow && !resolved[r.From.Sub()] {
 			return false
 		}
 	}
@@ -188,7 +188,7 @@ func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
 func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopology, parts map[int]int32, counts map[string]int) error {
 	if e.o.Graph != nil {
 		for _, r := range e.o.Graph.Repartitions {
-			if r.Source.Sub() != s.ID {
+			if r.Source.Sub() != s.ID || r.Follow {
 				continue
 			}
 			n := parts[r.From.Sub()]
@@ -198,9 +198,21 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 			counts[r.Sink.SinkTopic] = int(n)
 		}
 	}
+	// Topics that follow the others' partition count (those of a
+	// foreign-key join) are created once the others have set it.
+	var follow []string
+	if e.o.Graph != nil {
+		for _, r := range e.o.Graph.Repartitions {
+			if r.Source.Sub() == s.ID && r.Follow {
+				follow = append(follow, r.Sink.SinkTopic)
+			}
+		}
+	}
 	sc := map[string]int{}
 	for _, t := range s.Topics {
-		sc[t] = counts[t]
+		if !slices.Contains(follow, t) {
+			sc[t] = counts[t]
+		}
 	}
 	vals := slices.Collect(maps.Values(sc))
 	slices.Sort(vals)
@@ -209,6 +221,15 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 	}
 	if len(vals) > 0 {
 		parts[s.ID] = int32(vals[0])
+	}
+	for _, t := range follow {
+		if parts[s.ID] == 0 {
+			return fmt.Errorf("brook: internal topic %q: sub-topology %d reads no other topic to take its partition count from", t, s.ID)
+		}
+		if err := ensureTopic(ctx, adm, t, parts[s.ID], e.internalTopicConfigs(nil)); err != nil {
+			return err
+		}
+		counts[t] = int(parts[s.ID])
 	}
 	for _, st := range s.Stores {
 		compact := "compact"
