@@ -187,11 +187,32 @@ func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
 // its stores, and records its partition count in parts.
 func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopology, parts map[int]int32, counts map[string]int) error {
 	if e.o.Graph != nil {
+		// A repartition topic read together with external topics (a join
+		// of a re-keyed stream or table) gets their partition count, so
+		// that it is co-partitioned with them, as Kafka Streams'
+		// CopartitionedTopicsEnforcer does; external topics that disagree
+		// fail below. Without external topics, it gets the largest count
+		// of the sub-topologies that write the repartition topics read
+		// here.
+		var reparts []topo.Repartition
+		internal := map[string]bool{}
+		var n int32
 		for _, r := range e.o.Graph.Repartitions {
-			if r.Source.Sub() != s.ID || r.Follow {
-				continue
+			if r.Source.Sub() == s.ID {
+				internal[r.Sink.SinkTopic] = true
+				if !r.Follow {
+					reparts = append(reparts, r)
+					n = max(n, parts[r.From.Sub()])
+				}
 			}
-			n := parts[r.From.Sub()]
+		}
+		for _, t := range s.Topics {
+			if !internal[t] && counts[t] > 0 {
+				n = int32(counts[t])
+				break
+			}
+		}
+		for _, r := range reparts {
 			if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, e.internalTopicConfigs(nil)); err != nil {
 				return err
 			}
