@@ -19,8 +19,11 @@ func ChangelogTopic(app, store string) string { return app + "-" + store + "-cha
 // setupTopics runs before the engine joins the group. It checks that every
 // external topic exists and that the topics of a sub-topology have the same
 // number of partitions; it creates repartition topics (as many partitions
-// as the sub-topology that writes them reads) and changelog topics
-// (compacted, one partition per task), and the dead-letter topic.
+// as the other topics of the sub-topology that reads them, a join's
+// inputs, or else as the sub-topology that writes them reads), the
+// subscription and response topics of foreign-key joins (as many as the
+// other topics of their reader), changelog topics (compacted, one
+// partition per task), and the dead-letter topic.
 func (e *Engine) setupTopics(ctx context.Context) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
 	if err != nil {
