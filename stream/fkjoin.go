@@ -242,7 +242,7 @@ type fkResult[VR any] struct {
 
 func fkJoin[K, V, KO, VO, VR any](t Table[K, V], other Table[KO, VO], fk func(K, V) KO, joiner func(V, VO) VR, left bool, o options) Table[K, VR] {
 	b := t.b
-	named := func(suffix, prefix string) string { return b.name(prefix, suffix2(o.name, suffix)) }
+	named := func(sfx, prefix string) string { return b.name(prefix, suffix(o.name, sfx)) }
 	// Names and numbers as Kafka Streams' KTableImpl#doJoinOnForeignKey
 	// makes them, in its order.
 	subTopic := named("-subscription-registration", "KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION") + "-topic"
@@ -697,6 +697,4 @@ func sendSubscriptions[K, V, KO any](tk *topo.Task, r Record[K, change[V]], name
 	return nil
 }
 
-// suffix2 is suffix for names that Kafka Streams derives from a join's
-// name (TableJoined.as).
-func suffix2(name, s string) string { return suffix(name, s) }
+
