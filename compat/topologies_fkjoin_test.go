@@ -51,6 +51,16 @@ func init() {
 		outputs: map[string]kinds{"out": strStr},
 		stores:  map[string]kinds{"by-customer-store": strStr},
 	}
+	topologies["fk-join-default"] = def{
+		build: func(b *stream.Builder) {
+			orders := table(b, "orders", "orders-store")
+			cs := customers(b).Filter(func(_ *string, v *string) bool { return !strings.HasPrefix(*v, "x") })
+			orders.JoinForeignKey(cs, orderCustomer, func(v, c *string) string { return cat(v, "/", c) }, stream.ValueSerde(serde.String())).
+				ToStream().To("out", nil, nil)
+		},
+		outputs: map[string]kinds{"out": strStr},
+	}
+	describeDivergent["fk-join-default"] = "the result's store: brook always materializes a foreign-key join's result (decision 27)"
 	// Kafka Streams lists these predecessors and successors in Java hash
 	// order (decision 23); nodes, names, stores, topics and edges are equal.
 	describeDivergent["fk-join"] = "order of a table node's successors and of the response sink's predecessors (Java hash order)"

@@ -55,6 +55,22 @@ final class FkJoinTopologies {
                     Materialized.as("by-customer-store"))
                     .toStream().to("out");
         }, Map.of("out", "string:string"), "by-customer-store");
+        registerDefault();
+    }
+
+    /**
+     * Registered from register(): an inner join with automatic names and
+     * no Materialized, with a filtered right table (read through the
+     * filter's getter).
+     */
+    static void registerDefault() {
+        def("fk-join-default", b -> {
+            KTable<String, String> orders = b.table("orders", Materialized.as("orders-store"));
+            KTable<String, String> customers = b.<String, String>table("customers", Materialized.as("customers-store"))
+                    .filter((k, v) -> !v.startsWith("x"));
+            Function<String, String> key = FkJoinTopologies::fk;
+            orders.join(customers, key, (v, c) -> JoinTopologies.cat(v, "/", c)).toStream().to("out");
+        }, Map.of("out", "string:string"));
     }
 
     private FkJoinTopologies() {}
