@@ -696,5 +696,3 @@ func sendSubscriptions[K, V, KO any](tk *topo.Task, r Record[K, change[V]], name
 	}
 	return nil
 }
-
-
