@@ -241,7 +241,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
 		kgo.WithHooks(h),
-		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
+		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
 	var wg sync.WaitGroup

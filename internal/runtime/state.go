@@ -48,15 +48,18 @@ type changelog struct {
 }
 
 // partitioner sends changelog records to the partition set on them (the
-// task's), and everything else where Kafka's default partitioner would.
+// task's), and so the records of sinks marked topo.Node.ManualPartition
+// (topics in manualTopics); everything else goes where Kafka's default
+// partitioner would send it.
 type partitioner struct {
-	changelogs map[string]bool
-	def        kgo.Partitioner
-	manual     kgo.Partitioner
+	changelogs   map[string]bool
+	manualTopics map[string]bool
+	def          kgo.Partitioner
+	manual       kgo.Partitioner
 }
 
 func (p partitioner) ForTopic(t string) kgo.TopicPartitioner {
-	if p.changelogs[t] {
+	if p.changelogs[t] || p.manualTopics[t] {
 		return p.manual.ForTopic(t)
 	}
 	return p.def.ForTopic(t)
@@ -401,4 +404,19 @@ func (e *Engine) reportRestore(p RestoreProgress) {
 		}
 	}()
 	e.o.OnRestore(p)
+}
+
+// manualTopics returns the topics of g's sinks whose records carry their
+// partition (topo.Node.ManualPartition).
+func manualTopics(g *topo.Graph) map[string]bool {
+	m := map[string]bool{}
+	if g == nil {
+		return m
+	}
+	for _, n := range g.Nodes {
+		if n.Kind == topo.KindSink && n.ManualPartition {
+			m[n.SinkTopic] = true
+		}
+	}
+	return m
 }

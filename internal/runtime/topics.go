@@ -19,8 +19,11 @@ func ChangelogTopic(app, store string) string { return app + "-" + store + "-cha
 // setupTopics runs before the engine joins the group. It checks that every
 // external topic exists and that the topics of a sub-topology have the same
 // number of partitions; it creates repartition topics (as many partitions
-// as the sub-topology that writes them reads) and changelog topics
-// (compacted, one partition per task), and the dead-letter topic.
+// as the other topics of the sub-topology that reads them, a join's
+// inputs, or else as the sub-topology that writes them reads), the
+// subscription and response topics of foreign-key joins (as many as the
+// other topics of their reader), changelog topics (compacted, one
+// partition per task), and the dead-letter topic.
 func (e *Engine) setupTopics(ctx context.Context) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
 	if err != nil {
@@ -176,7 +179,7 @@ func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
 		return true
 	}
 	for _, r := range e.o.Graph.Repartitions {
-		if r.Source.Sub() == s.ID && !resolved[r.From.Sub()] {
+		if r.Source.Sub() == s.ID && !r.Follow && !resolved[r.From.Sub()] {
 			return false
 		}
 	}
@@ -187,20 +190,53 @@ func (e *Engine) readyToSetUp(s *topo.Subtopology, resolved map[int]bool) bool {
 // its stores, and records its partition count in parts.
 func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopology, parts map[int]int32, counts map[string]int) error {
 	if e.o.Graph != nil {
+		// A repartition topic read together with external topics (a join
+		// of a re-keyed stream or table) gets their partition count, so
+		// that it is co-partitioned with them, as Kafka Streams'
+		// CopartitionedTopicsEnforcer does; external topics that disagree
+		// fail below. Without external topics, it gets the largest count
+		// of the sub-topologies that write the repartition topics read
+		// here.
+		var reparts []topo.Repartition
+		internal := map[string]bool{}
+		var n int32
 		for _, r := range e.o.Graph.Repartitions {
-			if r.Source.Sub() != s.ID {
-				continue
+			if r.Source.Sub() == s.ID {
+				internal[r.Sink.SinkTopic] = true
+				if !r.Follow {
+					reparts = append(reparts, r)
+					n = max(n, parts[r.From.Sub()])
+				}
 			}
-			n := parts[r.From.Sub()]
+		}
+		for _, t := range s.Topics {
+			if !internal[t] && counts[t] > 0 {
+				n = int32(counts[t])
+				break
+			}
+		}
+		for _, r := range reparts {
 			if err := ensureTopic(ctx, adm, r.Sink.SinkTopic, n, e.internalTopicConfigs(nil)); err != nil {
 				return err
 			}
 			counts[r.Sink.SinkTopic] = int(n)
 		}
 	}
+	// Topics that follow the others' partition count (those of a
+	// foreign-key join) are created once the others have set it.
+	var follow []string
+	if e.o.Graph != nil {
+		for _, r := range e.o.Graph.Repartitions {
+			if r.Source.Sub() == s.ID && r.Follow {
+				follow = append(follow, r.Sink.SinkTopic)
+			}
+		}
+	}
 	sc := map[string]int{}
 	for _, t := range s.Topics {
-		sc[t] = counts[t]
+		if !slices.Contains(follow, t) {
+			sc[t] = counts[t]
+		}
 	}
 	vals := slices.Collect(maps.Values(sc))
 	slices.Sort(vals)
@@ -209,6 +245,15 @@ func (e *Engine) setupSub(ctx context.Context, adm *kadm.Client, s *topo.Subtopo
 	}
 	if len(vals) > 0 {
 		parts[s.ID] = int32(vals[0])
+	}
+	for _, t := range follow {
+		if parts[s.ID] == 0 {
+			return fmt.Errorf("brook: internal topic %q: sub-topology %d reads no other topic to take its partition count from", t, s.ID)
+		}
+		if err := ensureTopic(ctx, adm, t, parts[s.ID], e.internalTopicConfigs(nil)); err != nil {
+			return err
+		}
+		counts[t] = int(parts[s.ID])
 	}
 	for _, st := range s.Stores {
 		compact := "compact"

@@ -46,6 +46,10 @@ type Node struct {
 	// ExtractsTime marks a source with a timestamp extractor: its
 	// SourceFunc calls Task.ObserveTimestamp itself.
 	ExtractsTime bool
+	// ManualPartition marks a sink whose records carry the partition they
+	// go to (kgo.Record.Partition): the response topic of a foreign-key
+	// join, whose records go back to the partition of the left row.
+	ManualPartition bool
 	// Build makes the node's processor for task t. children holds the
 	// processors of n.Children, in order. A source returns a SourceFunc.
 	Build func(t *Task, children []any) (any, error)
@@ -108,12 +112,18 @@ const WindowChangelogExtraRetentionMs = 24 * 60 * 60 * 1000
 
 // Repartition is an internal topic written by a sink in one sub-topology
 // and read by a source of another. It has as many partitions as the
-// sub-topology of From reads.
+// sub-topology of From reads, unless Follow is set.
 type Repartition struct {
 	Topic  string // unprefixed name, "<name>-repartition"
 	From   *Node  // the node whose records are repartitioned
 	Sink   *Node
 	Source *Node
+	// Follow marks a topic co-partitioned with the other topics of the
+	// sub-topology that reads it: it gets their partition count, not its
+	// writer's (the subscription and response topics of a foreign-key
+	// join, which Kafka Streams co-partitions with the right and the left
+	// table).
+	Follow bool
 }
 
 // Resolve gives internal topics the application's prefix, "<app>-". It can

@@ -119,6 +119,9 @@ type Driver struct {
 	closed   bool
 
 	globals map[string]*globalTable // by topic
+	// manual holds the topics whose records carry their partition (the
+	// response topics of foreign-key joins).
+	manual map[string]bool
 }
 
 // globalTable is a global table's store in the driver.
@@ -211,6 +214,12 @@ func (d *Driver) init(b *stream.Builder, cfg Config) error {
 	}
 	d.g.Resolve(cfg.AppID)
 	d.subs = d.g.Subtopologies()
+	d.manual = map[string]bool{}
+	for _, n := range d.g.Nodes {
+		if n.Kind == topo.KindSink && n.ManualPartition {
+			d.manual[n.SinkTopic] = true
+		}
+	}
 	d.globals = map[string]*globalTable{}
 	for _, def := range d.g.Globals {
 		db := state.NewMemDB()
@@ -411,7 +420,11 @@ func (d *Driver) step(first func() error) error {
 
 func (d *Driver) flushProduced() {
 	for i, r := range d.produced {
-		d.write(r, -1)
+		p := int32(-1)
+		if d.manual[r.Topic] {
+			p = r.Partition
+		}
+		d.write(r, p)
 		d.produced[i] = nil
 	}
 	d.produced = d.produced[:0]

@@ -159,6 +159,7 @@ final class Topologies {
         }, Map.of("out", "string:long"), "tbl", "lens");
 
         JoinTopologies.register();
+        FkJoinTopologies.register();
     }
 
     private Topologies() {}
