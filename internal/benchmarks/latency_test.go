@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -374,7 +375,8 @@ func runLatency(tb testing.TB, addrs []string, name string, p latPipe, iter, rat
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runc := make(chan error, 1)
-	go func() { runc <- p.run(runCtx, addrs, input, output, id, n) }()
+	// The label separates the pipelines in a CPU profile (see doc.go).
+	go pprof.Do(runCtx, pprof.Labels("pipeline", p.name), func(ctx context.Context) { runc <- p.run(ctx, addrs, input, output, id, n) })
 	defer func() {
 		stop()
 		select {
