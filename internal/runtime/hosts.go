@@ -60,17 +60,15 @@ type Placement struct {
 	// Known is false when the leader sent no placement (a leader of an
 	// older version): only Local is known then.
 	Known bool
+
+	owner map[topo.TaskID]string // Hosts inverted
 }
 
 // Owner returns the endpoint of the member that holds task id, and whether
 // one that advertises an endpoint does.
 func (p *Placement) Owner(id topo.TaskID) (string, bool) {
-	for _, h := range slices.Sorted(maps.Keys(p.Hosts)) {
-		if slices.Contains(p.Hosts[h], id) {
-			return h, true
-		}
-	}
-	return "", false
+	h, ok := p.owner[id]
+	return h, ok
 }
 
 // Placement returns what this member learnt at its last assignment, or nil
@@ -167,7 +165,7 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 		return nil, fmt.Errorf("sync assignment parse failed: %v", err)
 	}
 	parts := make(map[string][]int32, len(a.Topics))
-	p := &Placement{Local: map[topo.TaskID]bool{}, Hosts: map[string][]topo.TaskID{}, Tasks: map[int]int32{}}
+	p := &Placement{Local: map[topo.TaskID]bool{}, Hosts: map[string][]topo.TaskID{}, Tasks: map[int]int32{}, owner: map[topo.TaskID]string{}}
 	for _, t := range a.Topics {
 		parts[t.Topic] = t.Partitions
 		if s := e.topicTo[t.Topic]; s != nil {
@@ -187,10 +185,15 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 					p.Tasks[id] = n
 				}
 			}
-			for h, ts := range pd.Hosts {
-				for _, s := range ts {
+			// In endpoint order, so that a task listed under two endpoints
+			// (a leader's bug) has one owner whatever the map's order.
+			for _, h := range slices.Sorted(maps.Keys(pd.Hosts)) {
+				for _, s := range pd.Hosts[h] {
 					if id, ok := parseTaskID(s); ok {
 						p.Hosts[h] = append(p.Hosts[h], id)
+						if _, dup := p.owner[id]; !dup {
+							p.owner[id] = h
+						}
 					}
 				}
 				slices.SortFunc(p.Hosts[h], compareTasks)
