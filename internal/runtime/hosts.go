@@ -43,7 +43,8 @@ type placementData struct {
 	// id: the partition count that keys are hashed over.
 	Tasks map[string]int32 `json:"tasks"`
 	// Hosts lists, per endpoint, the tasks ("0_3") of the members that
-	// advertise it. Members with no endpoint are not listed.
+	// advertise it, empty for a member that got none. Members with no
+	// endpoint are not listed.
 	Hosts map[string][]string `json:"hosts,omitempty"`
 }
 
@@ -51,7 +52,7 @@ type placementData struct {
 // holds which tasks, and which tasks this member holds. It is immutable.
 type Placement struct {
 	// Hosts maps each advertised endpoint to the tasks of the members that
-	// advertise it, sorted.
+	// advertise it, sorted; empty for members that got no task.
 	Hosts map[string][]topo.TaskID
 	// Tasks is the number of tasks (partitions) of each sub-topology.
 	Tasks map[int]int32
@@ -118,6 +119,9 @@ func encodePlacement(endpoints []string, assigned [][]topo.TaskID, tasks []topo.
 	for i, ts := range assigned {
 		if endpoints[i] == "" {
 			continue
+		}
+		if _, ok := pd.Hosts[endpoints[i]]; !ok {
+			pd.Hosts[endpoints[i]] = []string{} // listed even with no task
 		}
 		for _, id := range ts {
 			pd.Hosts[endpoints[i]] = append(pd.Hosts[endpoints[i]], id.String())
@@ -188,6 +192,7 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 			// In endpoint order, so that a task listed under two endpoints
 			// (a leader's bug) has one owner whatever the map's order.
 			for _, h := range slices.Sorted(maps.Keys(pd.Hosts)) {
+				p.Hosts[h] = []topo.TaskID{}
 				for _, s := range pd.Hosts[h] {
 					if id, ok := parseTaskID(s); ok {
 						p.Hosts[h] = append(p.Hosts[h], id)

@@ -119,3 +119,17 @@ func TestPlacementOldLeader(t *testing.T) {
 		assert.False(t, ok)
 	}
 }
+
+// TestPlacementIdleMember: a member with an endpoint and no task is listed.
+func TestPlacementIdleMember(t *testing.T) {
+	ud, err := encodePlacement([]string{"a:1", "b:2", ""}, [][]topo.TaskID{{{Subtopology: 0, Partition: 0}}, nil, nil}, []topo.TaskID{{Subtopology: 0, Partition: 0}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"v":1,"tasks":{"0":1},"hosts":{"a:1":["0_0"],"b:2":[]}}`, string(ud))
+	e := New(Options{Subs: []*topo.Subtopology{{ID: 0, Topics: []string{"in"}}}, Logger: slog.New(slog.DiscardHandler)})
+	a := kmsg.NewConsumerMemberAssignment()
+	a.UserData = ud
+	_, err = e.parseAssignment(a.AppendTo(nil))
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]topo.TaskID{"a:1": {{Subtopology: 0, Partition: 0}}, "b:2": {}}, e.Placement().Hosts)
+	assert.Empty(t, e.Placement().Local)
+}
