@@ -114,7 +114,10 @@ func (tp TopicPartition) String() string { return tp.Topic + "-" + strconv.Itoa(
 // partition is the one Kafka's default partitioner (murmur2) gives the key
 // serialized with the store's key serde, over the partition count of the
 // store's source topics, as the App's repartition topics and sinks
-// partition records. It is Kafka Streams' queryMetadataForKey.
+// partition records. It is Kafka Streams' queryMetadataForKey. This holds
+// for every DSL store (window and session stores included: pass the plain
+// key) and for a Processor API store keyed by the record key; a source
+// topic written with another partitioner places its keys elsewhere.
 //
 // It fails with ErrUnknownStore if the topology has no store called name
 // or its keys are not K, and with ErrOwnerUnknown (wrapped, with the
