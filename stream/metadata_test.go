@@ -32,7 +32,8 @@ func wordsByKey() *stream.Builder {
 // TestKeyOwner runs two Apps of one group, each advertising an endpoint,
 // and asks both, for every key, which instance holds it: both must agree,
 // exactly one must hold it, its store must have the exact count, and the
-// other's Get must fail with a *NotLocalError naming the owner.
+// other's Get must fail with a *NotLocalError naming the owner. When one
+// leaves, the other holds every key after the rebalance.
 func TestKeyOwner(t *testing.T) {
 	k := kafkatest.New(t)
 	k.Topic("in", 4)
@@ -180,12 +181,38 @@ func TestKeyOwner(t *testing.T) {
 	assert.Equal(t, []string{"::1", "host-a.example"}, []string{ownersA[0].Host.Host, ownersA[1].Host.Host})
 	assert.Equal(t, "[::1]:7002", ownersA[0].Host.String())
 
-	a.Close()
-	require.NoError(t, <-errA)
-	_, err = a.KeyOwner[string]("words", "apple")
-	require.ErrorIs(t, err, stream.ErrOwnerUnknown, "a closed App knows no owners")
+	// After b leaves, the next rebalance gives a every key.
 	b.Close()
 	require.NoError(t, <-errB)
+	_, err = b.KeyOwner[string]("words", "apple")
+	require.ErrorIs(t, err, stream.ErrOwnerUnknown, "a closed App knows no owners")
+	allLocal := func() error {
+		for _, w := range words {
+			md, err := a.KeyOwner[string]("words", w)
+			if err != nil {
+				return err
+			}
+			if !md.Local {
+				return fmt.Errorf("%s is held by %s", w, md.Active)
+			}
+			if n, ok, err := views[hostA].Get(w); err != nil || !ok || n != want[w] {
+				return fmt.Errorf("%s: %d, %v, %v", w, n, ok, err)
+			}
+		}
+		return nil
+	}
+	deadline = time.Now().Add(45 * time.Second)
+	for err := allLocal(); err != nil; err = allLocal() {
+		require.True(t, time.Now().Before(deadline), "a does not hold every key after b left: %v", err)
+		time.Sleep(100 * time.Millisecond)
+	}
+	owners, err := a.StoreOwners("words")
+	require.NoError(t, err)
+	require.Len(t, owners, 1)
+	assert.Equal(t, hostA, owners[0].Host.String())
+	assert.Equal(t, []string{"0_0", "0_1", "0_2", "0_3"}, owners[0].Tasks)
+	a.Close()
+	require.NoError(t, <-errA)
 }
 
 // TestKeyOwnerWithoutEndpoint: an App that advertises no endpoint knows its
