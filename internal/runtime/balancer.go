@@ -135,7 +135,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 		}
 	}
 	plan.AdjustCooperative(cb)
-	return b.e.withPlacement(plan, refs, endpoints, assigned, tasks)
+	return b.e.withPlacement(plan, refs, endpoints, tasks)
 }
 
 // memberTasks is what the leader knows of a member: the tasks it runs and

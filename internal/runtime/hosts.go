@@ -93,23 +93,19 @@ func (e *Engine) Subtopologies() []*topo.Subtopology { return e.o.Subs }
 
 // withPlacement wraps the leader's plan so that every member's assignment
 // carries the placement of the tasks over the advertised endpoints.
-// endpoints[i] is the endpoint of refs[i], which got assigned[i].
-func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, assigned [][]topo.TaskID, tasks []topo.TaskID) kgo.IntoSyncAssignment {
-	ud, err := encodePlacement(endpoints, assigned, tasks)
-	if err != nil {
-		// Cannot happen with these types; an assignment without a
-		// placement still runs every task.
-		e.log.Error("encoding the task placement", "err", err)
-		return plan
+// endpoints[i] is the endpoint of refs[i]; tasks are all the tasks. The
+// placement is read from the plan itself when it is sent, so it lists
+// exactly what each member is assigned, whatever the balancing.
+func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, tasks []topo.TaskID) kgo.IntoSyncAssignment {
+	eps := make(map[string]string, len(refs))
+	for i, r := range refs {
+		eps[r.MemberID] = endpoints[i]
 	}
-	ids := make(map[string]bool, len(refs))
-	for _, r := range refs {
-		ids[r.MemberID] = true
-	}
-	return placementPlan{plan: plan, members: ids, ud: ud}
+	return placementPlan{e: e, plan: plan, endpoints: eps, tasks: tasks}
 }
 
-// encodePlacement makes the user data of every member's assignment.
+// encodePlacement makes the user data of every member's assignment from
+// the members' endpoints and assigned tasks.
 func encodePlacement(endpoints []string, assigned [][]topo.TaskID, tasks []topo.TaskID) ([]byte, error) {
 	pd := placementData{V: placementVersion, Tasks: map[string]int32{}, Hosts: map[string][]string{}}
 	for _, id := range tasks {
@@ -130,11 +126,13 @@ func encodePlacement(endpoints []string, assigned [][]topo.TaskID, tasks []topo.
 	return json.Marshal(pd)
 }
 
-// placementPlan is a kgo.BalancePlan whose assignments carry user data.
+// placementPlan is a kgo.BalancePlan whose assignments carry the
+// placement as user data.
 type placementPlan struct {
-	plan    *kgo.BalancePlan
-	members map[string]bool
-	ud      []byte
+	e         *Engine
+	plan      *kgo.BalancePlan
+	endpoints map[string]string // by member id
+	tasks     []topo.TaskID
 }
 
 // IntoSyncAssignment implements kgo.IntoSyncAssignment: the plan's
@@ -142,8 +140,38 @@ type placementPlan struct {
 // task gets an assignment too, so that it learns the placement.
 func (p placementPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
 	plan := p.plan.AsMemberIDMap()
-	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(p.members))
-	for _, member := range slices.Sorted(maps.Keys(p.members)) {
+	members := slices.Sorted(maps.Keys(p.endpoints))
+	var endpoints []string
+	var assigned [][]topo.TaskID
+	for _, m := range members {
+		seen := map[topo.TaskID]bool{}
+		var ts []topo.TaskID
+		for t, parts := range plan[m] {
+			s := p.e.topicTo[t]
+			if s == nil {
+				continue
+			}
+			for _, n := range parts {
+				id := topo.TaskID{Subtopology: s.ID, Partition: n}
+				if !seen[id] {
+					seen[id] = true
+					ts = append(ts, id)
+				}
+			}
+		}
+		slices.SortFunc(ts, compareTasks)
+		endpoints = append(endpoints, p.endpoints[m])
+		assigned = append(assigned, ts)
+	}
+	ud, err := encodePlacement(endpoints, assigned, p.tasks)
+	if err != nil {
+		// Cannot happen with these types; an assignment without a
+		// placement still runs every task.
+		p.e.log.Error("encoding the task placement", "err", err)
+		ud = nil
+	}
+	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
+	for _, member := range members {
 		a := kmsg.NewConsumerMemberAssignment()
 		topics := plan[member]
 		for _, t := range slices.Sorted(maps.Keys(topics)) {
@@ -152,7 +180,7 @@ func (p placementPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignme
 			at.Partitions = slices.Sorted(slices.Values(topics[t]))
 			a.Topics = append(a.Topics, at)
 		}
-		a.UserData = p.ud
+		a.UserData = ud
 		s := kmsg.NewSyncGroupRequestGroupAssignment()
 		s.MemberID = member
 		s.MemberAssignment = a.AppendTo(nil)
