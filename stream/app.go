@@ -70,6 +70,7 @@ func New(b *Builder, cfg Config) (*App, error) {
 
 		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,
 		InstanceID:         cfg.InstanceID,
+		ApplicationServer:  cfg.ApplicationServer,
 		TransactionTimeout: cfg.TransactionTimeout,
 		WallClock:          b.g.UserProcessors,
 	})

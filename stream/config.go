@@ -79,6 +79,15 @@ type Config struct {
 	// comes from a random id kept in the state directory).
 	InstanceID string
 
+	// ApplicationServer is the endpoint ("host:port") on which this
+	// instance serves queries of its state, as Kafka Streams'
+	// application.server: the instance advertises it in the consumer group,
+	// so that every instance can tell which one holds a key
+	// (App.KeyOwner, App.StoreOwners). brook does not listen on it: the
+	// service does, over its own protocol. Default: none (the instance is
+	// not listed as an owner).
+	ApplicationServer string
+
 	// TransactionTimeout bounds how long an exactly-once transaction may
 	// stay open; a crashed instance's open transaction is aborted by the
 	// broker after it, unless the instance restarts first. It is also the
@@ -265,6 +274,11 @@ func (c *Config) validate() error {
 			bad("InstanceID", "%q is not allowed by Kafka as a group.instance.id", c.InstanceID)
 		case len(c.InstanceID) > maxTopicName:
 			bad("InstanceID", "is %d characters long: Kafka allows at most %d", len(c.InstanceID), maxTopicName)
+		}
+	}
+	if c.ApplicationServer != "" {
+		if err := checkHostPort(c.ApplicationServer); err != nil {
+			bad("ApplicationServer", "%q is not host:port: %v", c.ApplicationServer, err)
 		}
 	}
 	if c.CommitInterval < 0 {

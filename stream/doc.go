@@ -93,7 +93,11 @@
 // are handled by Config.OnBadRecord: FailOnBadRecord (the default),
 // SkipBadRecord or DeadLetterTopic. App.Store gives read-only, typed access
 // to the committed state of a store on the tasks this instance holds
-// (interactive queries).
+// (interactive queries). With Config.ApplicationServer set on each
+// instance, App.KeyOwner tells which instance holds a key of a store and
+// App.StoreOwners which hold any part of it, so that a service can route a
+// query to the instance that can answer it (Kafka Streams'
+// queryMetadataForKey and streamsMetadataForStore).
 //
 // To test a topology without Kafka, use package
 // github.com/brookstream/brook/stream/streamtest.

@@ -21,10 +21,18 @@ var ErrUnknownStore = errors.New("brook: unknown store")
 type NotLocalError struct {
 	Store     string
 	Partition int32
+	// Owner is the endpoint (Config.ApplicationServer) of the instance
+	// that holds the partition since the last rebalance: another
+	// instance, or this one while the partition restores here. It is zero
+	// when not known (see ErrOwnerUnknown); App.KeyOwner tells more.
+	Owner HostInfo
 }
 
 // Error implements error: it says what went wrong and what to do.
 func (e *NotLocalError) Error() string {
+	if e.Owner != (HostInfo{}) {
+		return fmt.Sprintf("brook: store %q: the key belongs to partition %d, which this instance does not hold now: %s holds it (ask it, or retry if it is this instance and the partition is still restoring)", e.Store, e.Partition, e.Owner)
+	}
 	return fmt.Sprintf("brook: store %q: the key belongs to partition %d, which this instance does not hold (another instance owns it, or it is still restoring)", e.Store, e.Partition)
 }
 
@@ -61,7 +69,7 @@ func (a *App) Store[K, V any](name string) (*StoreView[K, V], error) {
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("%w: store %q holds other types than %T and %T", ErrUnknownStore, name, *new(K), *new(V))
 		}
-		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, part: kgo.StickyKeyPartitioner(nil).ForTopic("")}, nil
+		return &StoreView[K, V]{app: a, name: name, ks: ks, vs: vs, part: keyPartitioner}, nil
 	}
 	for _, d := range a.b.g.Globals {
 		if d.Store != name {
@@ -115,7 +123,7 @@ func (v *StoreView[K, V]) Get(key K) (V, bool, error) {
 		val, err := v.vs.Deserialize(v.name, b)
 		return val, err == nil, err
 	}
-	return zero, false, &NotLocalError{Store: v.name, Partition: p}
+	return zero, false, &NotLocalError{Store: v.name, Partition: p, Owner: v.app.ownerOf(v.name, p)}
 }
 
 // Range yields the entries with from <= key < to (in serialized-key

@@ -22,6 +22,11 @@
 //	                  (default 1M)
 //	-mem-heapprofile F  BenchmarkMemory1MKeys writes a heap profile at the
 //	                  Go heap's peak to F
+//	-latency-rate R   BenchmarkLatency's paced input rate (default 50000/s)
+//	-latency-duration D, -latency-warmup W
+//	                  how long latencies are measured (default 5s), after
+//	                  how long a warm-up (default 1s)
+//	-latency-linger L the pipelines' kgo.ProducerLinger (default 0)
 //
 // The benchmarks:
 //
@@ -40,6 +45,11 @@
 //	BenchmarkMemory1MKeys          peak RSS and Go heap of a count over 100k
 //	                               and 1M distinct keys, the broker in a
 //	                               child process
+//	BenchmarkLatency               end-to-end latency p50/p99/p999 at a
+//	                               paced input rate, stateless and count,
+//	                               both guarantees, brook beside the raw
+//	                               pipe (see its doc comment; run it with
+//	                               -benchtime 1x)
 //
 // The first four take a few seconds each at the defaults; BenchmarkRestore
 // about 1-2s per iteration after a 1s fill, BenchmarkMemory1MKeys about

@@ -31,9 +31,16 @@ type balancer struct {
 const balancerProtocol = "brook-task-v1"
 
 // memberData is what each member tells the leader in its join metadata.
+// Fields are only ever added, with a new version V (see hosts.go), so
+// members of every version decode one another's.
 type memberData struct {
+	// V is the version (memberDataVersion); absent in version 1.
+	V int `json:"v,omitempty"`
 	// State lists the tasks whose state this member has on disk.
 	State []string `json:"state,omitempty"`
+	// Endpoint is the member's Config.ApplicationServer, for queries
+	// across instances; empty when it advertises none. Since version 2.
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 func (b *balancer) ProtocolName() string { return balancerProtocol }
@@ -46,7 +53,7 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 	// The metadata stays the same across restarts (no generation), so that
 	// a static member's restart is not a rebalance.
 	m.Topics = topics
-	ud, _ := json.Marshal(memberData{State: b.e.localTasks()})
+	ud, _ := json.Marshal(memberData{V: memberDataVersion, State: b.e.localTasks(), Endpoint: b.e.o.ApplicationServer})
 	m.UserData = ud
 	for _, t := range slices.Sorted(func(yield func(string) bool) {
 		for t := range current {
@@ -63,7 +70,7 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 }
 
 func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return kgo.ParseConsumerSyncAssignment(assignment)
+	return b.e.parseAssignment(assignment)
 }
 
 func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -91,6 +98,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 	}
 	var members []memberTasks
 	var refs []*kmsg.JoinGroupResponseMember
+	var endpoints []string
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}}
 		for _, o := range meta.OwnedPartitions {
@@ -110,6 +118,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 		}
 		members = append(members, mt)
 		refs = append(refs, m)
+		endpoints = append(endpoints, md.Endpoint)
 	})
 	assigned := assignTasks(members, tasks)
 	plan := cb.NewPlan()
@@ -126,7 +135,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 		}
 	}
 	plan.AdjustCooperative(cb)
-	return plan
+	return b.e.withPlacement(plan, refs, endpoints, tasks)
 }
 
 // memberTasks is what the leader knows of a member: the tasks it runs and

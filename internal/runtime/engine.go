@@ -70,6 +70,9 @@ type Options struct {
 	InstanceID string
 	// TransactionTimeout bounds how long a transaction may stay open.
 	TransactionTimeout time.Duration
+	// ApplicationServer is the endpoint ("host:port") this member
+	// advertises to the group for queries across instances; empty for none.
+	ApplicationServer string
 	// WallClock is set when the topology has processors that may schedule
 	// wall-clock punctuators: tasks then get a tick every CommitInterval.
 	WallClock bool
@@ -133,6 +136,8 @@ type Engine struct {
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
 
 	glob *globals // the global tables, when the topology has any (global.go)
+
+	placement atomic.Pointer[Placement] // the last assignment's placement of tasks (hosts.go)
 }
 
 type tp struct {
@@ -188,6 +193,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer e.pcancel(nil)
 
 	e.ctx = ctx
+	defer e.placement.Store(nil) // a stopped App knows no owners
 	// Setting up topics talks to the brokers, and a dial to a broker that
 	// accepts connections but never answers does not end when ctx does:
 	// do not wait for it after a cancel.
