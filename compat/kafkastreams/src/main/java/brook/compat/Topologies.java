@@ -45,6 +45,7 @@ final class Topologies {
     static {
         WindowTopologies.register();
         SlidingTopologies.register();
+        SuppressTopologies.register();
         // Stateless: filter, map (swap key and value), mapValues.
         def("map-filter", b -> {
             KStream<String, String> in = b.stream("in");
