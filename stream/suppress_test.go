@@ -20,7 +20,8 @@ import (
 // TestSuppressScripts runs the data-driven cases of testdata/suppress:
 // each case starts with "=== <name>", then "suppress <limit ms>" with
 // options "records=<n>", "bytes=<n>" and "full=shutdown", then input
-// records "<key>@<timestamp>", "----", the records written to the output
+// records "<key>@<timestamp>" and "restart" lines
+// (streamtest.Driver.Restart), "----", the records written to the output
 // topic ("<key> <count> @<timestamp>", then "error <text>" if the App
 // stopped), another "----" and the count store's contents ("<key>
 // <count>"). The topology is a count by key, suppressed, written out.
@@ -76,6 +77,10 @@ func runSuppressScript(t *testing.T, body string) {
 	in := d.Input("in", serde.String(), serde.String())
 	var failed error
 	for _, l := range lines[1:] {
+		if l == "restart" {
+			d.Restart()
+			continue
+		}
 		k, ts, ok := strings.Cut(l, "@")
 		require.True(t, ok, "input %q", l)
 		if failed = in.TryPipeRecord(stream.Record[string, string]{Key: k, Value: "v", Timestamp: num(ts)}); failed != nil {

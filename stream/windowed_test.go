@@ -102,6 +102,10 @@ func runWindowScript(t *testing.T, body string) {
 	defer d.Close()
 	in := d.Input("in", serde.String(), serde.String())
 	for _, l := range lines[1:] {
+		if l == "restart" {
+			d.Restart()
+			continue
+		}
 		k, ts, ok := strings.Cut(l, "@")
 		require.True(t, ok, "input %q", l)
 		n, err := strconv.ParseInt(ts, 10, 64)
