@@ -177,10 +177,11 @@ func windowAggregate[K, V, A any](wg WindowedGrouped[K, V], prefix string, o opt
 			onClose: onClose,
 		}
 		process := ops.time(tw)
+		ops.advance = tw.AdvanceMs
 		if sliding {
 			// A sliding window [start, end] holds its end: it closes
 			// once end < stream time - grace.
-			ops.inclusive = 1
+			ops.inclusive, ops.advance = 1, 0
 			process = ops.slide
 		}
 		return proc[K, V](func(tk *topo.Task, r Record[K, V]) error {
@@ -232,7 +233,8 @@ type windowOps[K, V, A any] struct {
 	// inclusive is 1 when a window holds its end (sliding windows), so
 	// that it closes only once stream time - grace passes its end.
 	inclusive int64
-	onClose   bool // forward windows when they close, not on update
+	advance   int64 // time windows: starts are its multiples; 0 for sliding windows
+	onClose   bool  // forward windows when they close, not on update
 	// observed and latest are the stream time and latest window start
 	// the store holds (latest moves on as windows are written); stored is
 	// latest as read before the record.
@@ -347,6 +349,12 @@ func (o *windowOps[K, V, A]) emitClosed(tk *topo.Task) error {
 	}
 	// Windows with last < end <= closeTime.
 	lo, hi := max(0, last-o.size+1), closeTime-o.size
+	if o.advance > 0 && (lo+o.advance-1)/o.advance*o.advance > hi {
+		// Time windows start at multiples of advance: none ends in
+		// (last, closeTime], so there is nothing to scan, and last can
+		// stay as it is.
+		return nil
+	}
 	type entry struct {
 		kb    []byte
 		start int64
