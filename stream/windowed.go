@@ -237,8 +237,11 @@ type windowOps[K, V, A any] struct {
 	onClose   bool  // forward windows when they close, not on update
 	// observed and latest are the stream time and latest window start
 	// the store holds (latest moves on as windows are written); stored is
-	// latest as read before the record.
+	// the latest start written to the store; they are valid while loaded
+	// and the store's Resets count is resets (see load).
 	observed, latest, stored int64
+	loaded                   bool
+	resets                   uint64
 	liveSeg                  int64
 	kbuf, vbuf               []byte
 }
@@ -249,7 +252,12 @@ func (o *windowOps[K, V, A]) time(tw window.TimeWindows) func(*topo.Task, Record
 	return func(tk *topo.Task, r Record[K, V], kb []byte) error {
 		closeTime := tk.StreamTime - o.grace
 		late := false
-		for _, w := range tw.For(r.Timestamp) {
+		// The windows of tw that hold the record, earliest first, as
+		// tw.For, without making a slice.
+		first := max(0, r.Timestamp-tw.SizeMs+tw.AdvanceMs)
+		first -= first % tw.AdvanceMs
+		for start := first; start <= r.Timestamp; start += tw.AdvanceMs {
+			w := window.Window{Start: start, End: start + tw.SizeMs}
 			if w.End <= closeTime {
 				late = true
 				continue
@@ -403,31 +411,39 @@ func (o *windowOps[K, V, A]) emitClosed(tk *topo.Task) error {
 	return nil
 }
 
-// load reads what the store observed (state.WindowStreamTimeKey) before
-// a record: the stream time and the latest window start written. It is
-// read back for every record rather than remembered, so that an aborted
-// transaction, which drops the store's cache, cannot leave it behind.
+// load makes sure o holds what the store observed
+// (state.WindowStreamTimeKey) before a record: the stream time and the
+// latest window start written. It reads them from the store at the first
+// record and whenever the store dropped its uncommitted writes since (an
+// aborted transaction), so that o is never ahead of the store.
 func (o *windowOps[K, V, A]) load() error {
+	if o.loaded && o.st.Resets() == o.resets {
+		return nil
+	}
 	o.observed, o.latest = -1, -1
 	if b, ok, err := o.st.Get(state.WindowStreamTimeKey); err != nil {
 		return storeErr(o.store, err)
 	} else if ok {
 		o.observed, o.latest = state.WindowObserved(b)
 	}
-	o.stored = o.latest
+	o.stored, o.loaded, o.resets, o.liveSeg = o.latest, true, o.st.Resets(), -1
 	return nil
 }
 
-// observe writes the task's stream time and the latest window start
-// written to the store when either moved (reads hide expired windows by
-// the latter) and drops the segments whose windows are all past
-// retention.
+// observe writes the latest window start written to the store when it
+// moved (reads hide expired windows by it), with the task's stream time
+// as the entry's timestamp, and drops the segments whose windows are all
+// past retention. Stream time alone is not written on every record: the
+// window entries carry it (each has the largest timestamp of its
+// records), and a restore takes stream time from them (decision 25).
 func (o *windowOps[K, V, A]) observe(tk *topo.Task) error {
-	if o.latest > o.stored || tk.StreamTime > o.observed {
-		o.vbuf = state.AppendTimestamped(o.vbuf[:0], max(o.observed, tk.StreamTime), binary.BigEndian.AppendUint64(nil, uint64(o.latest)))
+	if o.latest > o.stored {
+		o.observed = max(o.observed, tk.StreamTime)
+		o.vbuf = state.AppendTimestamped(o.vbuf[:0], o.observed, binary.BigEndian.AppendUint64(nil, uint64(o.latest)))
 		if err := o.st.Put(state.WindowStreamTimeKey, o.vbuf); err != nil {
 			return storeErr(o.store, err)
 		}
+		o.stored = o.latest
 	}
 	// One range delete from the first segment (it covers a range an
 	// aborted transaction dropped, too).
