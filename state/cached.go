@@ -137,6 +137,8 @@ type CachedStore struct {
 	err    stickyErr
 	// ranges are the range deletes staged by the next Flush, in order.
 	ranges [][2][]byte
+	// resets counts the times the cache was dropped (Resets).
+	resets uint64
 }
 
 var _ Store = (*CachedStore)(nil)
@@ -278,7 +280,13 @@ func (s *CachedStore) afterCommit() {
 }
 
 // reset drops the whole cache (abort, restore).
-func (s *CachedStore) reset() { s.cache, s.ranges = newWriteCache(), nil }
+func (s *CachedStore) reset() { s.cache, s.ranges, s.resets = newWriteCache(), nil, s.resets+1 }
+
+// Resets returns how many times the store's uncommitted writes were
+// dropped (an abort, a restore, a clear): an operator that keeps in memory
+// a copy of what it wrote can tell from a change that the copy may be
+// ahead of the store and must be read again.
+func (s *CachedStore) Resets() uint64 { return s.resets }
 
 // Range yields entries with from <= key < to in key order, merging the cache
 // over committed data. See ReadOnlyStore for bounds and memory ownership.

@@ -47,13 +47,30 @@ func SplitWindowKey(k []byte) (key []byte, start int64, err error) {
 	return k[8 : len(k)-8], int64(binary.BigEndian.Uint64(k[len(k)-8:])), nil
 }
 
-// WindowStreamTimeKey is the key under which a window store keeps the
-// stream time its operator observed (8-byte timestamp prefix, as in a
-// timestamped store, and an empty value). Its segment (all ones) is never
-// reached by a window. Reads hide windows that start before stream time -
-// retention + 1, which may still be on disk until their segment is
-// dropped, as Kafka Streams' window stores hide them.
+// WindowStreamTimeKey is the key under which a window store keeps what
+// its operator observed: the 8-byte timestamp prefix of a timestamped
+// store holds the task's stream time, and the value the latest window
+// start written to the store (8 bytes, big-endian). Its segment (all
+// ones) is never reached by a window. Reads hide windows that start
+// before that latest start - retention + 1, which may still be on disk
+// until their segment is dropped, as Kafka Streams' segmented window
+// stores hide windows by the latest window start put into them.
 var WindowStreamTimeKey = append(bytes.Repeat([]byte{0xff}, 8), "stream-time"...)
+
+// WindowObserved returns the stream time and the latest window start
+// held in the value of WindowStreamTimeKey; a value without a latest
+// start (written before the start was kept) gives the stream time for
+// both.
+func WindowObserved(v []byte) (streamTime, latest int64) {
+	if len(v) < 8 {
+		return -1, -1
+	}
+	streamTime = int64(binary.BigEndian.Uint64(v))
+	if len(v) < 16 {
+		return streamTime, streamTime
+	}
+	return streamTime, int64(binary.BigEndian.Uint64(v[8:16]))
+}
 
 // WindowSegmentStart returns the first store key of segment seg.
 func WindowSegmentStart(seg int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(seg)) }
@@ -77,7 +94,7 @@ type ReadOnlyWindow[K, V any] interface {
 // described above with windows of size ms (the End of each window is start
 // + size) and segments of segInterval ms. ks and vs (de)serialize keys and
 // values; topic is passed to them.
-// Windows that start before the stream time the store holds (see
+// Windows that start before the latest window start the store holds (see
 // WindowStreamTimeKey) minus retention, plus one, are expired: never
 // yielded.
 func NewReadOnlyWindow[K, V any](s ReadOnlyStore, ks serde.Serde[K], vs serde.Serde[V], topic string, size, retention int64) ReadOnlyWindow[K, V] {
@@ -87,10 +104,11 @@ func NewReadOnlyWindow[K, V any](s ReadOnlyStore, ks serde.Serde[K], vs serde.Se
 // minLive returns the earliest start of a window that has not expired.
 func (w *windowRO[K, V]) minLive() int64 {
 	b, ok, err := w.s.Get(WindowStreamTimeKey)
-	if err != nil || !ok || len(b) < 8 {
+	if err != nil || !ok {
 		return 0
 	}
-	return max(0, int64(binary.BigEndian.Uint64(b))-w.retention+1)
+	_, latest := WindowObserved(b)
+	return max(0, latest-w.retention+1)
 }
 
 type windowRO[K, V any] struct {

@@ -186,7 +186,8 @@ func (v *StoreView[K, V]) local() []state.ReadOnlyKeyValue[K, V] {
 // serde and the aggregate's serde the topology gave it, for interactive
 // queries: Fetch(key, from, to) and FetchAll(from, to) yield the windows
 // whose start is in [from, to] from the partitions this instance holds,
-// one partition after another. It reads committed state, as Store does.
+// one partition after another (a sliding window's End is its start plus
+// the time difference). It reads committed state, as Store does.
 // It fails with ErrUnknownStore if the topology has no such window store
 // or K and V are not its types.
 //

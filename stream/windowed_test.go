@@ -20,7 +20,7 @@ import (
 // TestWindowScripts runs the data-driven cases of testdata/windows: each
 // file holds cases that start with "=== <name>", then a line
 // "window <kind> <args...>" (tumbling <size>, hopping <size> <advance>,
-// with options "grace=<ms>" and "emit=close"), then input records
+// sliding <time difference>, with options "grace=<ms>" and "emit=close"), then input records
 // "<key>@<timestamp>", a line "----", the records written to the output
 // topic ("<key> [<start>,<end>) <count> @<timestamp>"), another "----",
 // and the store's contents ("<key> [<start>,<end>) <count>", by
@@ -51,7 +51,8 @@ func runWindowScript(t *testing.T, body string) {
 		require.NoError(t, err)
 		return time.Duration(n) * time.Millisecond
 	}
-	var w window.TimeWindows
+	var w window.Spec
+	var size int64
 	args := spec[2:]
 	if spec[1] == "session" {
 		runSessionScript(t, window.Session(ms(args[0])), args[1:], lines[1:], nonEmpty(parts[1]), nonEmpty(parts[2]), ms)
@@ -62,6 +63,8 @@ func runWindowScript(t *testing.T, body string) {
 		w, args = window.Tumbling(ms(args[0])), args[1:]
 	case "hopping":
 		w, args = window.Hopping(ms(args[0]), ms(args[1])), args[2:]
+	case "sliding":
+		w, args = window.Sliding(ms(args[0])), args[1:]
 	default:
 		t.Fatalf("unknown window kind %q", spec[1])
 	}
@@ -70,7 +73,12 @@ func runWindowScript(t *testing.T, body string) {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {
 		case "grace":
-			w = w.Grace(ms(v))
+			switch x := w.(type) {
+			case window.TimeWindows:
+				w = x.Grace(ms(v))
+			case window.SlidingWindows:
+				w = x.Grace(ms(v))
+			}
 		case "emit":
 			if v == "close" {
 				emit = stream.OnWindowClose()
@@ -79,30 +87,47 @@ func runWindowScript(t *testing.T, body string) {
 			t.Fatalf("unknown option %q", a)
 		}
 	}
+	switch x := w.(type) {
+	case window.TimeWindows:
+		size = x.SizeMs
+	case window.SlidingWindows:
+		size = x.DifferenceMs
+	}
 	b := stream.NewBuilder()
 	stream.WindowedBy(stream.Source(b, "in", serde.String(), serde.String()).GroupByKey(), w).
 		Emit(emit).
 		Count(stream.Materialized("counts")).
-		ToStream().To("out", window.TimeWindowedSerde(serde.String(), w.SizeMs), serde.Int64())
+		ToStream().To("out", window.TimeWindowedSerde(serde.String(), size), serde.Int64())
 	d := streamtest.New(t, b, streamtest.Config{})
 	defer d.Close()
 	in := d.Input("in", serde.String(), serde.String())
 	for _, l := range lines[1:] {
+		if l == "restart" {
+			d.Restart()
+			continue
+		}
 		k, ts, ok := strings.Cut(l, "@")
 		require.True(t, ok, "input %q", l)
 		n, err := strconv.ParseInt(ts, 10, 64)
 		require.NoError(t, err)
 		in.PipeAt(k, "v", n)
 	}
+	// Sliding windows hold their end: they print as [start,end].
+	wstr := func(w window.Window) string {
+		if spec[1] == "sliding" {
+			return fmt.Sprintf("[%d,%d]", w.Start, w.End)
+		}
+		return w.String()
+	}
 	var got []string
-	for _, r := range d.Output("out", window.TimeWindowedSerde(serde.String(), w.SizeMs), serde.Int64()).Records() {
-		got = append(got, fmt.Sprintf("%s %v %d @%d", r.Key.Key, r.Key.Window, r.Value, r.Timestamp))
+	for _, r := range d.Output("out", window.TimeWindowedSerde(serde.String(), size), serde.Int64()).Records() {
+		got = append(got, fmt.Sprintf("%s %s %d @%d", r.Key.Key, wstr(r.Key.Window), r.Value, r.Timestamp))
 	}
 	assert.Equal(t, nonEmpty(parts[1]), got, "output")
 	var st []string
 	ws := d.WindowStore[string, int64]("counts")
 	for k, v := range ws.FetchAll(0, 1<<62) {
-		st = append(st, fmt.Sprintf("%s %v %d", k.Key, k.Window, v))
+		st = append(st, fmt.Sprintf("%s %s %d", k.Key, wstr(k.Window), v))
 	}
 	require.NoError(t, ws.Err())
 	want := nonEmpty(parts[2])

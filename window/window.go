@@ -143,8 +143,9 @@ func (w SlidingWindows) Grace(d time.Duration) SlidingWindows {
 // GracePeriod implements Spec.
 func (w SlidingWindows) GracePeriod() int64 { return w.GraceMs }
 
-// Retention implements Spec: DifferenceMs + GraceMs.
-func (w SlidingWindows) Retention() int64 { return w.DifferenceMs + w.GraceMs }
+// Retention implements Spec: 2*DifferenceMs + GraceMs, as Kafka Streams:
+// a record looks back at windows starting up to 2*DifferenceMs before it.
+func (w SlidingWindows) Retention() int64 { return 2*w.DifferenceMs + w.GraceMs }
 
 func (SlidingWindows) spec() {}
 

@@ -42,6 +42,7 @@ func TestValidate(t *testing.T) {
 	assert.NoError(t, window.Session(time.Second).Grace(time.Second).Validate())
 	assert.Equal(t, int64(0), window.Tumbling(time.Second).GracePeriod(), "default grace")
 	assert.Equal(t, int64(1500), window.Tumbling(time.Second).Grace(500*time.Millisecond).Retention())
+	assert.Equal(t, int64(2500), window.Sliding(time.Second).Grace(500*time.Millisecond).Retention(), "2*difference + grace, as Kafka Streams")
 }
 
 // The bytes Kafka Streams' TimeWindowedSerializer and

@@ -38,7 +38,9 @@
 //	                               brook ExactlyOnce and AtLeastOnce
 //	BenchmarkWindowedCount         tumbling 1-minute count by key (10k
 //	                               keys), every update out: rawPipe,
-//	                               brook AtLeastOnce and ExactlyOnce
+//	                               brook AtLeastOnce and ExactlyOnce;
+//	                               and emit on close (event time from
+//	                               the value), both guarantees
 //	BenchmarkRestore               restore of a 1M-record changelog, against
 //	                               its Kafka fetch alone and its Pebble
 //	                               writes alone

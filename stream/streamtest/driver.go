@@ -122,6 +122,7 @@ type Driver struct {
 	// manual holds the topics whose records carry their partition (the
 	// response topics of foreign-key joins).
 	manual map[string]bool
+	policy  topo.Policy             // for bad records
 }
 
 // globalTable is a global table's store in the driver.
@@ -230,14 +231,23 @@ func (d *Driver) init(b *stream.Builder, cfg Config) error {
 		def.SetData(ro)
 		d.globals[def.Topic] = &globalTable{def: def, db: db}
 	}
+	d.policy = policy
+	return d.makeTasks(nil)
+}
+
+// makeTasks makes the tasks, one per sub-topology and partition, with
+// empty in-memory stores; restore, if not nil, fills a task's stores
+// before its processors are initialized.
+func (d *Driver) makeTasks(restore func(*topo.Task) error) error {
+	d.tasks, d.reader = nil, map[string][]*topo.Task{}
 	for _, sub := range d.subs {
-		for p := range cfg.Partitions {
+		for p := range d.cfg.Partitions {
 			var db state.TaskDB
 			if len(sub.Stores) > 0 {
 				db = state.NewMemDB()
 			}
 			id := topo.TaskID{Subtopology: sub.ID, Partition: int32(p)}
-			t, err := topo.NewTask(sub, id, producer{d}, policy, cfg.Logger, db, cfg.StoreCacheBytes)
+			t, err := topo.NewTask(sub, id, producer{d}, d.policy, d.cfg.Logger, db, d.cfg.StoreCacheBytes)
 			if err != nil {
 				if db != nil {
 					db.Close()
@@ -253,6 +263,11 @@ func (d *Driver) init(b *stream.Builder, cfg Config) error {
 			}
 			for _, topic := range sub.Topics {
 				d.reader[topic] = append(d.reader[topic], t)
+			}
+			if restore != nil {
+				if err := restore(t); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -521,6 +536,15 @@ func (d *Driver) Close() error {
 }
 
 func (d *Driver) closeTasks() error {
+	errs := []error{d.closeTaskDBs()}
+	for _, g := range d.globals {
+		g.db.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// closeTaskDBs closes the tasks and their stores.
+func (d *Driver) closeTaskDBs() error {
 	var errs []error
 	for _, t := range d.tasks {
 		if err := t.Close(); err != nil {
@@ -529,9 +553,6 @@ func (d *Driver) closeTasks() error {
 		if t.DB != nil {
 			t.DB.Close()
 		}
-	}
-	for _, g := range d.globals {
-		g.db.Close()
 	}
 	return errors.Join(errs...)
 }

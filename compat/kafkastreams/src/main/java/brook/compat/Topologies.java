@@ -44,6 +44,8 @@ final class Topologies {
 
     static {
         WindowTopologies.register();
+        SlidingTopologies.register();
+        SuppressTopologies.register();
         // Stateless: filter, map (swap key and value), mapValues.
         def("map-filter", b -> {
             KStream<String, String> in = b.stream("in");
