@@ -159,6 +159,7 @@ final class Topologies {
         }, Map.of("out", "string:long"), "tbl", "lens");
 
         JoinTopologies.register();
+        StreamJoinTopologies.register();
     }
 
     private Topologies() {}
