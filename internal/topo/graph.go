@@ -8,6 +8,7 @@
 package topo
 
 import (
+	"unicode/utf16"
 	"fmt"
 	"slices"
 	"sort"
@@ -393,7 +394,7 @@ func (g *Graph) Describe() string {
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
 				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
 			case KindProcessor:
-				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(n.Stores, ", "))
+				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(javaSetOrder(n.Stores), ", "))
 				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
 				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
 			case KindSink:
@@ -455,4 +456,26 @@ func names(ns []*Node) string {
 	}
 	slices.Sort(s)
 	return strings.Join(s, ", ")
+}
+
+// javaSetOrder orders names as a java.util.HashSet of them, filled in the
+// given order, iterates: by bucket of String.hashCode spread as HashMap
+// spreads it, table size the least power of two, at least 16, that holds
+// them at load factor 0.75; insertion order within a bucket.
+func javaSetOrder(s []string) []string {
+	n := 16
+	for len(s) > n*3/4 {
+		n *= 2
+	}
+	bucket := func(name string) int {
+		var h int32
+		for _, c := range utf16.Encode([]rune(name)) {
+			h = 31*h + int32(c)
+		}
+		u := uint32(h)
+		return int((u ^ (u >> 16)) & uint32(n-1))
+	}
+	out := slices.Clone(s)
+	slices.SortStableFunc(out, func(a, b string) int { return bucket(a) - bucket(b) })
+	return out
 }
