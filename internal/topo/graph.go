@@ -8,11 +8,11 @@
 package topo
 
 import (
-	"unicode/utf16"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf16"
 )
 
 // Kind is the role of a node in the graph.
