@@ -134,3 +134,59 @@ func runJoinScript(t *testing.T, body string) {
 	dc := d.DroppedRecords()["0_0"]
 	assert.Equal(t, nonEmpty(parts[2]), []string{fmt.Sprintf("dropped late=%d nullkey=%d nullvalue=%d", dc.Late, dc.NullKeys, dc.NullValues)})
 }
+
+// A re-keyed stream joined with itself is repartitioned once, and each
+// record joins itself and its neighbours under the new key.
+func TestStreamJoinRekeyedSelf(t *testing.T) {
+	b := stream.NewBuilder()
+	s := stream.Source(b, "in", serde.String(), serde.String()).
+		SelectKey(func(_, v string) string { return v[:1] })
+	s.JoinStream(s, func(a, b string) string { return a + "+" + b }, window.JoinTimeDifference(10*time.Millisecond)).
+		To("out", nil, nil)
+	require.NoError(t, b.Build())
+	assert.Equal(t, 1, strings.Count(b.Describe(), "(topics: [KSTREAM-KEY-SELECT-0000000001-repartition])"), "one repartition topic, read by one source:\n%s", b.Describe())
+	assert.Equal(t, 1, strings.Count(b.Describe(), "Sink: KSTREAM-SINK-0000000002 (topic: KSTREAM-KEY-SELECT-0000000001-repartition)"), b.Describe())
+	d := streamtest.New(t, b, streamtest.Config{Partitions: 2})
+	defer d.Close()
+	in := d.Input("in", serde.String(), serde.String())
+	in.PipeAt("x", "a1", 100)
+	in.PipeAt("y", "a2", 105)
+	in.PipeAt("z", "b1", 106)
+	var got []string
+	for _, r := range d.Output("out", serde.String(), serde.String()).Records() {
+		got = append(got, fmt.Sprintf("%s %s @%d", r.Key, r.Value, r.Timestamp))
+	}
+	assert.ElementsMatch(t, []string{"a a1+a1 @100", "a a2+a1 @105", "a a1+a2 @105", "a a2+a2 @105", "b b1+b1 @106"}, got)
+}
+
+func TestStreamJoinBuildErrors(t *testing.T) {
+	join := func(a, b string) string { return a + b }
+	for _, tc := range []struct {
+		name  string
+		build func(b *stream.Builder)
+		want  string
+	}{
+		{"negative window", func(b *stream.Builder) {
+			s := stream.Source(b, "in", serde.String(), serde.String())
+			s.JoinStream(s, join, window.JoinTimeDifference(time.Second).After(-2*time.Second))
+		}, "must not be negative"},
+		{"negative grace", func(b *stream.Builder) {
+			s := stream.Source(b, "in", serde.String(), serde.String())
+			s.LeftJoinStream(s, join, window.JoinTimeDifference(time.Second).Grace(-time.Second))
+		}, "grace -1000ms must not be negative"},
+		{"no value serde", func(b *stream.Builder) {
+			s := stream.Source(b, "in", serde.String(), serde.String())
+			o := stream.Source(b, "in2", serde.String(), serde.String()).MapValues(func(v string) string { return v })
+			l := s.MapValues(func(v string) int { return len(v) })
+			l.OuterJoinStream(o, func(n int, v string) string { return v }, window.JoinTimeDifference(time.Second))
+		}, "WithSerdes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := stream.NewBuilder()
+			tc.build(b)
+			err := b.Build()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
