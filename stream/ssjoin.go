@@ -550,8 +550,11 @@ func joinSideSS[K, VT, VO, VR any](tk *topo.Task, c *ssConfig, name string, isLe
 			}
 			var ms []match
 			for seg := from / c.segI; seg <= to/c.segI; seg++ {
-				lo := state.AppendWindowKey(nil, c.segI, kb, max(from, seg*c.segI))
-				hi := state.AppendWindowKey(nil, c.segI, kb, min(to, seg*c.segI+c.segI-1)+1)
+				// Keys of segment seg with kb and a time in the range; the
+				// segment is given, not computed from the time, since the
+				// upper bound may be the next segment's first time.
+				lo := binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint64(nil, uint64(seg)), kb...), uint64(max(from, seg*c.segI)))
+				hi := binary.BigEndian.AppendUint64(append(binary.BigEndian.AppendUint64(nil, uint64(seg)), kb...), uint64(min(to, seg*c.segI+c.segI-1)+1))
 				for k, v := range otherSt.Range(lo, hi) {
 					if len(k) != len(kb)+16 {
 						continue // a longer key that shares kb's prefix
