@@ -101,5 +101,5 @@ func init() {
 	// (see "Joins" in docs/ARCHITECTURE.md); the nodes, names, stores and
 	// edges are the same.
 	describeDivergent["table-table-join"] = "order of a merge node's predecessors and of a node's successors of equal size (Java hash order)"
-	describeDivergent["table-table-chain"] = "order of a merge node's predecessors and of a join node's stores (Java hash order)"
+	describeDivergent["table-table-chain"] = "order of a merge node's predecessors (Java hash order)"
 }

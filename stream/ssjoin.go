@@ -257,7 +257,7 @@ func streamStreamJoin[K, V, VO, VR any](s Stream[K, V], other Stream[K, VO], joi
 	}
 	// Unmatched records are emitted by whichever side's record closes
 	// their window; both sides emit them as joiner(left, right).
-	emitters := func(tk *topo.Task) (func(kb, vb []byte, left bool, ts int64, next proc[K, VR]) error, error) {
+	emitter := func(tk *topo.Task) func(kb, vb []byte, left bool, ts int64, next proc[K, VR]) error {
 		isNull := nullCheck[VR]()
 		return func(kb, vb []byte, left bool, ts int64, next proc[K, VR]) error {
 			k, err := ks.Deserialize(outerStore, kb)
@@ -281,21 +281,13 @@ func streamStreamJoin[K, V, VO, VR any](s Stream[K, V], other Stream[K, VO], joi
 				out = joiner(zero, ov)
 			}
 			return next(tk, Record[K, VR]{Key: k, Value: out, Timestamp: ts, tomb: isNull != nil && isNull(out)})
-		}, nil
+		}
 	}
 	joinThis.Build = func(tk *topo.Task, children []any) (any, error) {
-		emit, err := emitters(tk)
-		if err != nil {
-			return nil, err
-		}
-		return joinSideSS(tk, cfg, joinThisName, true, leftOuter, cfg.before, cfg.after, ks, reuseThis, otherVS, thisVS, joiner, emit, fanout[K, VR](children))
+		return joinSideSS(tk, cfg, joinThisName, true, leftOuter, cfg.before, cfg.after, ks, reuseThis, otherVS, thisVS, joiner, emitter(tk), fanout[K, VR](children))
 	}
 	joinOther.Build = func(tk *topo.Task, children []any) (any, error) {
-		emit, err := emitters(tk)
-		if err != nil {
-			return nil, err
-		}
-		return joinSideSS(tk, cfg, joinOtherName, false, rightOuter, cfg.after, cfg.before, ks, reuseOther, thisVS, otherVS, reversed, emit, fanout[K, VR](children))
+		return joinSideSS(tk, cfg, joinOtherName, false, rightOuter, cfg.after, cfg.before, ks, reuseOther, thisVS, otherVS, reversed, emitter(tk), fanout[K, VR](children))
 	}
 	merge.Build = func(_ *topo.Task, children []any) (any, error) { return fanout[K, VR](children), nil }
 	return Stream[K, VR]{b: b, n: merge, ks: ks, vs: sameSerde[VR](s.vs)}
