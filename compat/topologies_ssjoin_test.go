@@ -20,12 +20,6 @@ func init() {
 		return stream.Source(b, "left", serde.String(), nstr()), stream.Source(b, "right", serde.String(), nstr())
 	}
 	out := map[string]kinds{"out": strStr}
-	// Kafka Streams lists a merge node's predecessors, and a source's
-	// successors of equal sub-tree size, in the order of a TreeSet whose
-	// comparator reads sizes that change while it is filled (decision 23).
-	for _, name := range []string{"ss-join-inner", "ss-join-outer", "ss-join-asym", "ss-join-self", "ss-join-rekey"} {
-		describeDivergent[name] = "order of the join's merge node's predecessors (and, self-join, the source's successors): Kafka Streams' TreeSet order (decision 23)"
-	}
 	topologies["ss-join-inner"] = def{
 		build: func(b *stream.Builder) {
 			l, r := sides(b)

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unicode/utf16"
 )
 
 // Kind is the role of a node in the graph.
@@ -388,18 +387,19 @@ func (g *Graph) Describe() string {
 		s := e.sub
 		fmt.Fprintf(&b, "  Sub-topology: %d\n", id)
 		size := subtreeSizes(s.Nodes)
+		preds, succs := edgeOrders(s.Nodes)
 		for _, n := range describeOrder(s.Nodes, size) {
 			switch n.Kind {
 			case KindSource:
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
+				fmt.Fprintf(&b, "      --> %s\n", names(succs[n]))
 			case KindProcessor:
 				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(javaSetOrder(n.Stores), ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
-				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+				fmt.Fprintf(&b, "      --> %s\n", names(succs[n]))
+				fmt.Fprintf(&b, "      <-- %s\n", names(preds[n]))
 			case KindSink:
 				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.SinkTopic)
-				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+				fmt.Fprintf(&b, "      <-- %s\n", names(preds[n]))
 			}
 		}
 		b.WriteString("\n")
@@ -443,9 +443,8 @@ func describeOrder(ns []*Node, size map[*Node]int) []*Node {
 	return out
 }
 
-// names lists the names of a node's successors or predecessors in name
-// order, as Kafka Streams' description keeps them (a set sorted by name),
-// or "none".
+// names lists the names of a node's successors or predecessors, in the
+// order given (see edgeOrders), or "none".
 func names(ns []*Node) string {
 	if len(ns) == 0 {
 		return "none"
@@ -454,28 +453,5 @@ func names(ns []*Node) string {
 	for i, n := range ns {
 		s[i] = n.Name
 	}
-	slices.Sort(s)
 	return strings.Join(s, ", ")
-}
-
-// javaSetOrder orders names as a java.util.HashSet of them, filled in the
-// given order, iterates: by bucket of String.hashCode spread as HashMap
-// spreads it, table size the least power of two, at least 16, that holds
-// them at load factor 0.75; insertion order within a bucket.
-func javaSetOrder(s []string) []string {
-	n := 16
-	for len(s) > n*3/4 {
-		n *= 2
-	}
-	bucket := func(name string) int {
-		var h int32
-		for _, c := range utf16.Encode([]rune(name)) {
-			h = 31*h + int32(c)
-		}
-		u := uint32(h)
-		return int((u ^ (u >> 16)) & uint32(n-1))
-	}
-	out := slices.Clone(s)
-	slices.SortStableFunc(out, func(a, b string) int { return bucket(a) - bucket(b) })
-	return out
 }
