@@ -89,11 +89,13 @@ func TestCrashSSJoinExactlyOnce(t *testing.T) {
 		return &kgo.Record{Topic: topic, Key: []byte(k), Value: []byte(v), Timestamp: time.UnixMilli(ts)}
 	}
 	want := map[string]int{}
+	matched := 0
 	for j := range total {
 		if j%3 == 0 {
 			want[fmt.Sprintf("L%d+null", j)] = 1
 		} else {
 			want[fmt.Sprintf("L%d+R%d", j, j)] = 1
+			matched++
 		}
 	}
 	crashRun(t, k, "TestCrashSSJoinChild", kills, total, func(j int) []*kgo.Record {
@@ -106,6 +108,16 @@ func TestCrashSSJoinExactlyOnce(t *testing.T) {
 	}, crashSSJoinChildEnv+"=1", "BROOK_STATE_DIR="+dir)
 	before := len(k.ReadAll("sscrash-out", 500*time.Millisecond))
 	t.Logf("the killed children committed %d of %d outputs", before, total)
+
+	app, err := stream.New(crashSSJoinTopology(), crashSSJoinConfig(k.Addrs, dir))
+	require.NoError(t, err)
+	go app.Run(context.Background())
+	defer app.Close()
+	// Every match first: a task reads its two topics in fetch order, not
+	// by timestamp, so a record that closes the windows must come after
+	// the backlog of both topics, or the lagging side's records would be
+	// late (see Known gaps).
+	k.Read("sscrash-out", matched, 60*time.Second)
 
 	// One record per partition, two hours later, closes every window;
 	// it never joins, and its own window stays open.
@@ -121,11 +133,6 @@ func TestCrashSSJoinExactlyOnce(t *testing.T) {
 	cl := k.Client()
 	require.NoError(t, cl.ProduceSync(context.Background(), closers...).FirstErr())
 	cl.Close()
-
-	app, err := stream.New(crashSSJoinTopology(), crashSSJoinConfig(k.Addrs, dir))
-	require.NoError(t, err)
-	go app.Run(context.Background())
-	defer app.Close()
 	k.Read("sscrash-out", total, 60*time.Second)
 	out := k.ReadAll("sscrash-out", 2*time.Second)
 	got := map[string]int{}
