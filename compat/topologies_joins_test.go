@@ -98,8 +98,6 @@ func init() {
 	}
 	// Kafka Streams lists a node's predecessors and successors, and the
 	// stores of a join node, in an order that comes from Java hash sets
-	// (see "Joins" in docs/ARCHITECTURE.md); the nodes, names, stores and
-	// edges are the same.
-	describeDivergent["table-table-join"] = "order of a merge node's predecessors and of a node's successors of equal size (Java hash order)"
-	describeDivergent["table-table-chain"] = "order of a merge node's predecessors and of a join node's stores (Java hash order)"
+	// and tree sets; brook's Describe replays it (decision 23), so these
+	// topologies print the same.
 }

@@ -3,13 +3,9 @@ package stream_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,38 +71,12 @@ func TestCrashJoinExactlyOnce(t *testing.T) {
 
 	const keys = 20
 	want := map[string]int64{}
-	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(total/50)
-	var feedWG sync.WaitGroup
-	feedWG.Add(1)
-	go func() {
-		defer feedWG.Done()
-		cl := k.Client()
-		for i := 0; i < total; i += 50 {
-			var recs []*kgo.Record
-			for j := i; j < i+50 && j < total; j++ {
-				recs = append(recs, rec("jcrash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j)))
-			}
-			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-				t.Errorf("feed: %v", err)
-				return
-			}
-			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
-		}
-	}()
 	for j := range total {
 		want["k"+strconv.Itoa(j%keys)]++
 	}
-	for i := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashJoinChild$")
-		cmd.Env = append(os.Environ(), crashJoinChildEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+dir)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_ = cmd.Wait()
-		t.Logf("killed child %d", i+1)
-	}
-	feedWG.Wait()
+	crashRun(t, k, "TestCrashJoinChild", kills, total, func(j int) []*kgo.Record {
+		return []*kgo.Record{rec("jcrash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j))}
+	}, crashJoinChildEnv+"=1", "BROOK_STATE_DIR="+dir)
 	before := len(k.ReadAll("jcrash-out", 500*time.Millisecond))
 	t.Logf("the killed children committed %d of %d outputs", before, total)
 	require.Positive(t, before, "the children committed nothing before they were killed")

@@ -90,47 +90,14 @@ func TestCrashExactlyOnce(t *testing.T) {
 	k.Topic("crash-out", 4)
 	dir := t.TempDir()
 
-	// Feed input in small batches for the whole test.
 	const keys = 20
 	want := map[string]int64{}
-	// Spread the input over the whole kill phase (about 1.25s per kill).
-	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(total/50)
-	var feedWG sync.WaitGroup
-	feedWG.Add(1)
-	go func() {
-		defer feedWG.Done()
-		cl := k.Client()
-		for i := 0; i < total; i += 50 {
-			var recs []*kgo.Record
-			for j := i; j < i+50 && j < total; j++ {
-				recs = append(recs, rec("crash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j)))
-			}
-			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-				t.Errorf("feed: %v", err)
-				return
-			}
-			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
-		}
-	}()
 	for j := range total {
 		want["k"+strconv.Itoa(j%keys)]++
 	}
-
-	child := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+dir)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		require.NoError(t, cmd.Start())
-		return cmd
-	}
-	for i := range kills {
-		cmd := child()
-		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_ = cmd.Wait()
-		t.Logf("killed child %d", i+1)
-	}
-	feedWG.Wait()
+	crashRun(t, k, "TestCrashChild", kills, total, func(j int) []*kgo.Record {
+		return []*kgo.Record{rec("crash-in", "k"+strconv.Itoa(j%keys), strconv.Itoa(j))}
+	}, crashChildEnv+"=1", "BROOK_STATE_DIR="+dir)
 	before := len(k.ReadAll("crash-out", 500*time.Millisecond))
 	t.Logf("the killed children committed %d of %d outputs", before, total)
 	require.Positive(t, before, "the children committed nothing before they were killed")
@@ -146,4 +113,44 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	// Every key's committed output is exactly 1..n.
 	requireExactlyOnce(t, k.Read("crash-out", total, 30*time.Second), want)
+}
+
+// crashRun is the harness of the crash tests: it feeds the records that
+// input(j) returns for j in [0, total), in batches of 50 spread over the
+// whole kill phase (about 1.25 s per kill), while it starts the test
+// binary's test child (a TestXxxChild that runs an App) with env added
+// and the brokers in BROOK_BROKERS, SIGKILLs it after 0.5 to 2 s, kills
+// times; it returns once every record was fed.
+func crashRun(t *testing.T, k *kafkatest.Kafka, child string, kills, total int, input func(j int) []*kgo.Record, env ...string) {
+	t.Helper()
+	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(max(total/50, 1))
+	var feedWG sync.WaitGroup
+	feedWG.Add(1)
+	go func() {
+		defer feedWG.Done()
+		cl := k.Client()
+		defer cl.Close()
+		for i := 0; i < total; i += 50 {
+			var recs []*kgo.Record
+			for j := i; j < i+50 && j < total; j++ {
+				recs = append(recs, input(j)...)
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Errorf("feed: %v", err)
+				return
+			}
+			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
+		}
+	}()
+	for i := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$")
+		cmd.Env = append(append(os.Environ(), env...), "BROOK_BROKERS="+strings.Join(k.Addrs, ","))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		require.NoError(t, cmd.Start())
+		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		t.Logf("killed child %d", i+1)
+	}
+	feedWG.Wait()
 }

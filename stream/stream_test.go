@@ -164,7 +164,7 @@ func TestDescribeMultiBranch(t *testing.T) {
       --> route-
       <-- KSTREAM-SOURCE-0000000000
     Processor: route- (stores: [])
-      --> route-clicks, route-other, route-views
+      --> route-clicks, route-views, route-other
       <-- KSTREAM-FILTER-0000000001
     Processor: route-views (stores: [])
       --> KSTREAM-MAPVALUES-0000000007

@@ -193,3 +193,72 @@ func (w SessionWindows) Validate() error {
 	}
 	return nil
 }
+
+// JoinWindows say which records of two streams a windowed stream-stream
+// join pairs, as Kafka Streams' JoinWindows: a record of the left stream
+// at time t joins the records of the right stream with the same key and a
+// timestamp in [t - BeforeMs, t + AfterMs] (inclusive; seen from the
+// right stream, a record at t joins left records in [t - AfterMs, t +
+// BeforeMs]). Make them with JoinTimeDifference.
+//
+// GraceMs is how long after a record's window ends (t + AfterMs for a
+// left record, t + BeforeMs for a right one) its window stays open, in
+// stream time: while it is open, out-of-order records of the other
+// stream still join it; once it has closed, a left or outer join emits
+// it unmatched if it found no partner, and a record whose own window has
+// already closed when it arrives is late: dropped and counted. The
+// default grace is zero, as Kafka Streams' ofTimeDifferenceWithNoGrace.
+type JoinWindows struct {
+	BeforeMs, AfterMs, GraceMs int64
+}
+
+// JoinTimeDifference returns symmetric join windows: records whose
+// timestamps differ by at most d join (BeforeMs = AfterMs = d), as Kafka
+// Streams' JoinWindows.ofTimeDifferenceWithNoGrace. Grace is zero unless
+// set with Grace.
+func JoinTimeDifference(d time.Duration) JoinWindows {
+	return JoinWindows{BeforeMs: d.Milliseconds(), AfterMs: d.Milliseconds()}
+}
+
+// Before returns w with a left record at t joining right records from t
+// - d on, as Kafka Streams' JoinWindows.before. d may be negative as long
+// as BeforeMs + AfterMs is not.
+func (w JoinWindows) Before(d time.Duration) JoinWindows {
+	w.BeforeMs = d.Milliseconds()
+	return w
+}
+
+// After returns w with a left record at t joining right records up to t
+// + d, as Kafka Streams' JoinWindows.after. d may be negative as long as
+// BeforeMs + AfterMs is not.
+func (w JoinWindows) After(d time.Duration) JoinWindows {
+	w.AfterMs = d.Milliseconds()
+	return w
+}
+
+// Grace returns w with grace period d (see JoinWindows). Default zero.
+func (w JoinWindows) Grace(d time.Duration) JoinWindows {
+	w.GraceMs = d.Milliseconds()
+	return w
+}
+
+// GracePeriod returns the grace period in milliseconds.
+func (w JoinWindows) GracePeriod() int64 { return w.GraceMs }
+
+// SizeMs returns the span of a record's join window, BeforeMs + AfterMs.
+func (w JoinWindows) SizeMs() int64 { return w.BeforeMs + w.AfterMs }
+
+// Retention returns how long the join's window stores keep a record:
+// BeforeMs + AfterMs + GraceMs, as Kafka Streams.
+func (w JoinWindows) Retention() int64 { return w.BeforeMs + w.AfterMs + w.GraceMs }
+
+// Validate returns an error if the windows cannot be used.
+func (w JoinWindows) Validate() error {
+	switch {
+	case w.BeforeMs+w.AfterMs < 0:
+		return fmt.Errorf("window: join window before %dms + after %dms must not be negative", w.BeforeMs, w.AfterMs)
+	case w.GraceMs < 0:
+		return fmt.Errorf("window: grace %dms must not be negative", w.GraceMs)
+	}
+	return nil
+}

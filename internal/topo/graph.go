@@ -397,18 +397,19 @@ func (g *Graph) Describe() string {
 		s := e.sub
 		fmt.Fprintf(&b, "  Sub-topology: %d\n", id)
 		size := subtreeSizes(s.Nodes)
+		preds, succs := edgeOrders(s.Nodes)
 		for _, n := range describeOrder(s.Nodes, size) {
 			switch n.Kind {
 			case KindSource:
 				fmt.Fprintf(&b, "    Source: %s (topics: [%s])\n", n.Name, strings.Join(n.Topics, ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
+				fmt.Fprintf(&b, "      --> %s\n", names(succs[n]))
 			case KindProcessor:
-				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(n.Stores, ", "))
-				fmt.Fprintf(&b, "      --> %s\n", names(n.Children))
-				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+				fmt.Fprintf(&b, "    Processor: %s (stores: [%s])\n", n.Name, strings.Join(javaSetOrder(n.Stores), ", "))
+				fmt.Fprintf(&b, "      --> %s\n", names(succs[n]))
+				fmt.Fprintf(&b, "      <-- %s\n", names(preds[n]))
 			case KindSink:
 				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.SinkTopic)
-				fmt.Fprintf(&b, "      <-- %s\n", names(n.Parents))
+				fmt.Fprintf(&b, "      <-- %s\n", names(preds[n]))
 			}
 		}
 		b.WriteString("\n")
@@ -452,9 +453,8 @@ func describeOrder(ns []*Node, size map[*Node]int) []*Node {
 	return out
 }
 
-// names lists the names of a node's successors or predecessors in name
-// order, as Kafka Streams' description keeps them (a set sorted by name),
-// or "none".
+// names lists the names of a node's successors or predecessors, in the
+// order given (see edgeOrders), or "none".
 func names(ns []*Node) string {
 	if len(ns) == 0 {
 		return "none"
@@ -463,6 +463,5 @@ func names(ns []*Node) string {
 	for i, n := range ns {
 		s[i] = n.Name
 	}
-	slices.Sort(s)
 	return strings.Join(s, ", ")
 }

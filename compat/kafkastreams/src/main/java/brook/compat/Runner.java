@@ -92,6 +92,9 @@ public final class Runner {
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
         p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        // Left and outer stream-stream joins look for closed windows on
+        // every record, as brook does, not once a wall-clock second.
+        p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX, 0L);
         StringBuilder sb = new StringBuilder();
         try (TopologyTestDriver d = new TopologyTestDriver(t, p, Instant.EPOCH)) {
             Map<String, TestInputTopic<String, String>> inputs = new TreeMap<>();

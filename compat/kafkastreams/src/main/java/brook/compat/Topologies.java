@@ -162,6 +162,7 @@ final class Topologies {
 
         JoinTopologies.register();
         FkJoinTopologies.register();
+        StreamJoinTopologies.register();
     }
 
     private Topologies() {}
