@@ -61,8 +61,4 @@ func init() {
 		outputs: map[string]kinds{"out": strStr},
 	}
 	describeDivergent["fk-join-default"] = "the result's store: brook always materializes a foreign-key join's result (decision 27)"
-	// Kafka Streams lists these predecessors and successors in Java hash
-	// order (decision 23); nodes, names, stores, topics and edges are equal.
-	describeDivergent["fk-join"] = "order of a table node's successors and of the response sink's predecessors (Java hash order)"
-	describeDivergent["fk-join-named"] = "order of the response sink's predecessors (Java hash order)"
 }
