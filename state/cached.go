@@ -137,6 +137,9 @@ type CachedStore struct {
 	err    stickyErr
 	// ranges are the range deletes staged by the next Flush, in order.
 	ranges [][2][]byte
+	// hits and misses count the Gets answered by the cache and by the
+	// backend (see CacheStats).
+	hits, misses int64
 }
 
 var _ Store = (*CachedStore)(nil)
@@ -158,13 +161,21 @@ func (s *CachedStore) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, ErrClosed
 	}
 	if n, ok := s.cache.m[string(key)]; ok {
+		s.hits++
 		if n.tomb {
 			return nil, false, nil
 		}
 		return n.value, true, nil
 	}
+	s.misses++
 	return s.b.get(key)
 }
+
+// CacheStats returns how many Gets the write-back cache answered (hits)
+// and how many went to the store below it (misses) since the store was
+// opened. Like the other methods, it must not be called concurrently with
+// them.
+func (s *CachedStore) CacheStats() (hits, misses int64) { return s.hits, s.misses }
 
 // Put records key=value in the cache. The caller may modify key and value
 // once Put returns.

@@ -72,6 +72,8 @@ func New(b *Builder, cfg Config) (*App, error) {
 		InstanceID:         cfg.InstanceID,
 		TransactionTimeout: cfg.TransactionTimeout,
 		WallClock:          b.g.UserProcessors,
+		OnStateChange:      cfg.OnStateChange,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
 	})
 	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
 }
@@ -105,6 +107,7 @@ func (a *App) Close() {
 	a.closed = true
 	a.mu.Unlock()
 	if stop == nil {
+		a.eng.CloseUnstarted()
 		return
 	}
 	stop()

@@ -104,6 +104,7 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	if !open {
 		return nil
 	}
+	e.noteTxnEnd(committed && err == nil)
 	if p := e.prodErr.Load(); p != nil && committed {
 		// kgo commits what was acknowledged even when a produce failed; the
 		// failed record's input offset was committed with it.
@@ -262,6 +263,7 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 			e.fail(e.txnError(err))
 		}
 		e.inTxn = false
+		e.noteTxnEnd(false)
 	}
 	e.discardLocked()
 	e.dropLocked(parts, true)
