@@ -196,9 +196,9 @@ func TestLifecycle(t *testing.T) {
 	defer b.Close()
 	waitStatus(t, b, "RESTORING/restore", 30*time.Second)
 	waitStatus(t, a, "RESTORING/restore", 30*time.Second)
+	require.Eventually(t, func() bool { return b.Status().ToRestore > 0 }, 10*time.Second, 10*time.Millisecond, "offsets to restore")
 	st := b.Status()
 	assert.Equal(t, 1, st.Tasks)
-	assert.Positive(t, st.ToRestore, "offsets to restore")
 	code, body = probe(t, srvB, "/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Equal(t, "RESTORING", body["state"])
@@ -227,6 +227,7 @@ func TestLifecycle(t *testing.T) {
 	time.Sleep(time.Second)
 	down.Store(false)
 	waitStatus(t, a, "RUNNING", 60*time.Second)
+	waitStatus(t, b, "RUNNING", 60*time.Second)
 	requireStates(t, logA, markA, "outage", "RUNNING/brokers", "*", "RUNNING")
 
 	// Shutdown: B leaves (A rebalances and takes its task), then A.
