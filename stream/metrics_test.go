@@ -72,7 +72,9 @@ func TestMetricsExact(t *testing.T) {
 			errc := make(chan error, 1)
 			go func() { errc <- app.Run(context.Background()) }()
 			require.Len(t, k.Read("mx-out", 20, 30*time.Second), 20)
-			require.Eventually(t, func() bool { return app.Metrics().Commits > 0 && app.Metrics().Tasks[0].Skipped+app.Metrics().Tasks[0].DeadLettered == 3 },
+			require.Eventually(t, func() bool {
+				return app.Metrics().Commits > 0 && app.Metrics().Tasks[0].Skipped+app.Metrics().Tasks[0].DeadLettered == 3
+			},
 				20*time.Second, 20*time.Millisecond)
 			live := app.Metrics()
 			require.Len(t, live.Tasks, 1)
