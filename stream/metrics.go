@@ -29,7 +29,7 @@ type PartitionLag = runtime.PartitionLag
 type Histogram = runtime.Histogram
 
 // LatencyBounds are the upper bounds, in seconds, of the buckets of every
-// latency histogram (10µs to 60s). The caller must not modify them.
+// latency histogram (1µs to 60s). The caller must not modify them.
 var LatencyBounds = runtime.LatencyBounds
 
 // Metrics returns a snapshot of the App's metrics: a new value each call,

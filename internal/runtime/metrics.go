@@ -16,9 +16,9 @@ import (
 )
 
 // LatencyBounds are the upper bounds, in seconds, of the buckets of every
-// latency histogram: 10µs to 60s; one more bucket holds what is above.
+// latency histogram: 1µs to 60s; one more bucket holds what is above.
 var LatencyBounds = []float64{
-	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+	0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 }
@@ -39,7 +39,7 @@ type Histogram struct {
 
 // histogram is a latency histogram updated with atomics.
 type histogram struct {
-	counts [22]atomic.Uint64 // len(LatencyBounds)+1
+	counts [25]atomic.Uint64 // len(LatencyBounds)+1
 	count  atomic.Uint64
 	sumNs  atomic.Int64
 }
@@ -524,4 +524,10 @@ func (t *task) noteProcessed(n int, start time.Time) {
 	}
 	t.m.processed.Add(int64(n))
 	t.m.procLat.observe(n, time.Since(start))
+}
+
+func init() {
+	if len(histogram{}.counts) != len(LatencyBounds)+1 {
+		panic("runtime: histogram buckets do not match LatencyBounds")
+	}
 }
