@@ -32,16 +32,16 @@ type clientHooks struct {
 }
 
 var (
-	_ kgo.HookNewClient          = (*clientHooks)(nil)
-	_ kgo.HookClientClosed       = (*clientHooks)(nil)
-	_ kgo.HookBrokerConnect      = (*clientHooks)(nil)
-	_ kgo.HookBrokerDisconnect   = (*clientHooks)(nil)
-	_ kgo.HookBrokerThrottle     = (*clientHooks)(nil)
+	_ kgo.HookNewClient           = (*clientHooks)(nil)
+	_ kgo.HookClientClosed        = (*clientHooks)(nil)
+	_ kgo.HookBrokerConnect       = (*clientHooks)(nil)
+	_ kgo.HookBrokerDisconnect    = (*clientHooks)(nil)
+	_ kgo.HookBrokerThrottle      = (*clientHooks)(nil)
 	_ kgo.HookProduceBatchWritten = (*clientHooks)(nil)
-	_ kgo.HookFetchBatchRead     = (*clientHooks)(nil)
-	_ kgo.HookBrokerRead         = (*clientHooks)(nil)
-	_ kgo.HookBrokerWrite        = (*clientHooks)(nil)
-	_ kgo.HookBrokerE2E          = (*clientHooks)(nil)
+	_ kgo.HookFetchBatchRead      = (*clientHooks)(nil)
+	_ kgo.HookBrokerRead          = (*clientHooks)(nil)
+	_ kgo.HookBrokerWrite         = (*clientHooks)(nil)
+	_ kgo.HookBrokerE2E           = (*clientHooks)(nil)
 )
 
 // active runs fn while the member's client holds kp's registration.
