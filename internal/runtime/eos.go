@@ -168,7 +168,8 @@ func (e *Engine) abortUnconfirmed(first error) error {
 	e.log.Warn("ending the transaction failed without an answer from the broker; aborting it, retrying until the broker is back", "err", first)
 	backoff := 100 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.commitTimeout())
+		// Not cut short by a cancel of Run, but by ShutdownTimeout.
+		ctx, cancel := context.WithTimeout(e.sctx, e.commitTimeout())
 		_, err := e.sess.End(ctx, kgo.TryAbort)
 		cancel()
 		if err == nil {

@@ -78,7 +78,9 @@ func TestProducer(t *testing.T) {
 		byName[m.Name] = m
 	}
 	task := []attribute.KeyValue{attribute.String("app", "om"), attribute.String("task", "0_0")}
-	with := func(kv ...attribute.KeyValue) attribute.Set { return attribute.NewSet(append(append([]attribute.KeyValue{}, task...), kv...)...) }
+	with := func(kv ...attribute.KeyValue) attribute.Set {
+		return attribute.NewSet(append(append([]attribute.KeyValue{}, task...), kv...)...)
+	}
 	sum := func(name string, set attribute.Set) int64 {
 		t.Helper()
 		s, ok := byName[name].Data.(metricdata.Sum[int64])
