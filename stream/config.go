@@ -132,7 +132,8 @@ type Config struct {
 	// before and after. Calls come in order, one at a time, on a goroutine
 	// of their own, so a slow listener delays no processing; Run waits up
 	// to a second for the last call (NotRunning or Error) before it
-	// returns. The listener must not call Close. Default: none; App.State
+	// returns. The listener must not call Close; a panic in it is logged
+	// at Error and otherwise ignored. Default: none; App.State
 	// and App.Status can be read at any time.
 	OnStateChange func(old, new Status)
 

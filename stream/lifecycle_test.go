@@ -300,3 +300,35 @@ func TestLifecycleClosedBeforeRun(t *testing.T) {
 	require.Equal(t, []string{"NOT_RUNNING"}, l.since(0))
 	require.ErrorIs(t, app.Run(context.Background()), stream.ErrClosed)
 }
+
+// TestHealthHandlerRoutes: the probes' paths, methods and codes on an App
+// that has not run.
+func TestHealthHandlerRoutes(t *testing.T) {
+	app, err := stream.New(countByKey("x-in", "x", "x-out"), stream.Config{AppID: "x", Brokers: []string{"127.0.0.1:1"}})
+	require.NoError(t, err)
+	h := app.HealthHandler()
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		body         bool
+	}{
+		{http.MethodGet, "/livez", http.StatusOK, true},
+		{http.MethodGet, "/readyz", http.StatusServiceUnavailable, true},
+		{http.MethodHead, "/readyz", http.StatusServiceUnavailable, false},
+		{http.MethodGet, "/probes/livez", http.StatusOK, true},
+		{http.MethodPost, "/livez", http.StatusMethodNotAllowed, true},
+		{http.MethodGet, "/", http.StatusNotFound, true},
+		{http.MethodGet, "/livez/x", http.StatusNotFound, true},
+	} {
+		rr := httptest.NewRecorder()
+		h.ServeHTTP(rr, httptest.NewRequest(tc.method, tc.path, nil))
+		assert.Equal(t, tc.code, rr.Code, "%s %s", tc.method, tc.path)
+		assert.Equal(t, tc.body, rr.Body.Len() > 0, "%s %s: body %q", tc.method, tc.path, rr.Body.String())
+	}
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(rr.Body.Bytes(), &body))
+	assert.Equal(t, map[string]any{"state": "CREATED", "waiting_for": "none", "since": body["since"], "ready": false, "live": true, "tasks": float64(0)}, body)
+	assert.Equal(t, "application/json", rr.Header().Get("Content-Type"))
+}

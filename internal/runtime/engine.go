@@ -183,7 +183,7 @@ func New(o Options) *Engine {
 		dbs:        map[topo.TaskID]state.TaskDB{},
 
 		h:    newHealth(),
-		life: newLifecycle(o.OnStateChange),
+		life: newLifecycle(o.OnStateChange, o.Logger),
 		met:  newRegistry(),
 	}
 	e.sctx, e.scancel = context.WithCancelCause(context.Background())

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -138,13 +139,15 @@ type lifecycle struct {
 	tasks     map[topo.TaskID]bool // assigned tasks
 
 	listener    func(old, new Status)
+	log         *slog.Logger
 	queue       [][2]Status
 	dispatching bool
 	delivered   chan struct{} // closed once the final state is delivered
 }
 
-func newLifecycle(listener func(old, new Status)) *lifecycle {
+func newLifecycle(listener func(old, new Status), log *slog.Logger) *lifecycle {
 	return &lifecycle{
+		log:       log,
 		st:        Status{State: StateCreated, Since: time.Now()},
 		restoring: map[topo.TaskID]bool{},
 		tasks:     map[topo.TaskID]bool{},
@@ -232,9 +235,13 @@ func (l *lifecycle) dispatch() {
 	}
 }
 
-// call runs the listener; a panic in it is not the engine's concern.
+// call runs the listener; a panic in it is logged, not passed on.
 func (l *lifecycle) call(old, new Status) {
-	defer func() { _ = recover() }()
+	defer func() {
+		if v := recover(); v != nil && l.log != nil {
+			l.log.Error("Config.OnStateChange panicked", "old", old.State, "new", new.State, "panic", v)
+		}
+	}()
 	l.listener(old, new)
 }
 
