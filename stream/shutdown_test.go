@@ -12,6 +12,7 @@ import (
 	"github.com/brookstream/brook/stream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -101,6 +102,13 @@ func TestShutdownMidStream(t *testing.T) {
 			}
 			requireExactlyOnce(t, out, want)
 			assert.Len(t, k.ReadAll("sm-out", time.Second), total, "no more output")
+			if static {
+				// Remove the static member now rather than after its
+				// session timeout, so that the next test's broker
+				// cleanup does not wait for it.
+				_, err := newAdm(k.Client()).LeaveGroup(context.Background(), kadm.LeaveGroup("sm").InstanceIDs("sm-1"))
+				require.NoError(t, err)
+			}
 		})
 	}
 }
