@@ -139,6 +139,9 @@ type CachedStore struct {
 	ranges [][2][]byte
 	// resets counts the times the cache was dropped (Resets).
 	resets uint64
+	// hits and misses count the Gets answered by the cache and by the
+	// backend (see CacheStats).
+	hits, misses int64
 }
 
 var _ Store = (*CachedStore)(nil)
@@ -160,13 +163,21 @@ func (s *CachedStore) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, ErrClosed
 	}
 	if n, ok := s.cache.m[string(key)]; ok {
+		s.hits++
 		if n.tomb {
 			return nil, false, nil
 		}
 		return n.value, true, nil
 	}
+	s.misses++
 	return s.b.get(key)
 }
+
+// CacheStats returns how many Gets the write-back cache answered (hits)
+// and how many went to the store below it (misses) since the store was
+// opened. Like the other methods, it must not be called concurrently with
+// them.
+func (s *CachedStore) CacheStats() (hits, misses int64) { return s.hits, s.misses }
 
 // Put records key=value in the cache. The caller may modify key and value
 // once Put returns.

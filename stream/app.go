@@ -73,6 +73,8 @@ func New(b *Builder, cfg Config) (*App, error) {
 		ApplicationServer:  cfg.ApplicationServer,
 		TransactionTimeout: cfg.TransactionTimeout,
 		WallClock:          b.g.UserProcessors,
+		OnStateChange:      cfg.OnStateChange,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
 	})
 	return &App{cfg: cfg, b: b, eng: eng, done: make(chan struct{})}, nil
 }
@@ -106,6 +108,7 @@ func (a *App) Close() {
 	a.closed = true
 	a.mu.Unlock()
 	if stop == nil {
+		a.eng.CloseUnstarted()
 		return
 	}
 	stop()

@@ -135,6 +135,26 @@ type Config struct {
 	// changelogs: every 100ms or so while a store restores, and once when it
 	// is done. It runs on a worker goroutine and must return quickly.
 	OnRestore func(RestoreProgress)
+
+	// OnStateChange, if set, is called at every change of the App's
+	// State or of what it waits for (Status.Waiting), with the status
+	// before and after. Calls come in order, one at a time, on a goroutine
+	// of their own, so a slow listener delays no processing; Run waits up
+	// to a second for the last call (NotRunning or Error) before it
+	// returns. The listener must not call Close; a panic in it is logged
+	// at Error and otherwise ignored. Default: none; App.State
+	// and App.Status can be read at any time.
+	OnStateChange func(old, new Status)
+
+	// ShutdownTimeout bounds the shutdown once Run's context is cancelled
+	// (or Close is called): the App stops fetching, finishes the records it
+	// holds, commits them, closes its stores and leaves the group (a static
+	// member, with InstanceID, does not leave: its tasks wait for it for
+	// the session timeout). Whatever is not committed when the timeout
+	// passes (a broker down, say) is aborted and processed again at the
+	// next start, and Run returns. Default 20s, within Kubernetes' default
+	// grace period of 30s.
+	ShutdownTimeout time.Duration
 }
 
 // RestoreProgress reports the restoration of one store of one task from
@@ -330,6 +350,12 @@ func (c *Config) validate() error {
 	if c.TransactionTimeout > 0 && (c.TransactionTimeout < MinTransactionTimeout || c.TransactionTimeout < 2*c.CommitInterval) {
 		bad("TransactionTimeout", "is %v: a commit needs at least %v and twice CommitInterval (%v); raise it or lower CommitInterval",
 			c.TransactionTimeout, MinTransactionTimeout, c.CommitInterval)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("ShutdownTimeout", "is %v: it must be positive (or zero for the default %v)", c.ShutdownTimeout, runtime.DefaultShutdownTimeout)
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = runtime.DefaultShutdownTimeout
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(os.TempDir(), "brook")

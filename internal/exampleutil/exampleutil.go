@@ -113,14 +113,25 @@ func ReadN(ctx context.Context, addrs []string, topic string, n int) ([]*kgo.Rec
 
 // Main runs an example's run function the way every example's main does:
 // it gives up after 25 seconds, on Ctrl-C (SIGINT) or on SIGTERM (run gets
-// a cancelled context and stops its app, which makes a final commit),
-// exits anyway at 30 seconds should shutting down hang, and on an error
-// prints it prefixed with name and exits 1.
+// a cancelled context and stops its app, which makes a final commit,
+// bounded by Config.ShutdownTimeout), exits anyway at 30 seconds should
+// shutting down hang, and on an error prints it prefixed with name and
+// exits 1. A second Ctrl-C or SIGTERM exits at once, with status 130,
+// without waiting for the shutdown.
 func Main(name string, run func(ctx context.Context) error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, name+": stopping after a final commit; signal again to exit at once")
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, name+": second signal: exiting at once")
+		os.Exit(130)
+	}()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx) }()
 	var err error

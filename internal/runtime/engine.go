@@ -76,6 +76,13 @@ type Options struct {
 	// WallClock is set when the topology has processors that may schedule
 	// wall-clock punctuators: tasks then get a tick every CommitInterval.
 	WallClock bool
+
+	// OnStateChange, if set, is called with every change of Status.State
+	// or Status.Waiting (lifecycle.go).
+	OnStateChange func(old, new Status)
+	// ShutdownTimeout bounds the shutdown after Run's context ends;
+	// DefaultShutdownTimeout when zero.
+	ShutdownTimeout time.Duration
 }
 
 // ErrClosed is returned by Run on an engine that runs or already ran.
@@ -138,6 +145,13 @@ type Engine struct {
 	glob *globals // the global tables, when the topology has any (global.go)
 
 	placement atomic.Pointer[Placement] // the last assignment's placement of tasks (hosts.go)
+	h    *health    // the brokers' answers (health.go)
+	life *lifecycle // the state (lifecycle.go)
+	met  *registry  // the metrics (metrics.go)
+	// sctx ends (errShutdownTimeout) ShutdownTimeout after Run's context
+	// does: commits and the leave of the group stop waiting then.
+	sctx    context.Context
+	scancel context.CancelCauseFunc
 }
 
 type tp struct {
@@ -157,6 +171,7 @@ type task struct {
 	// returned an error: what it did since the last commit may be half
 	// of a record. Written by the worker, read at a barrier.
 	failed bool
+	m      *taskMetrics
 }
 
 // New makes an engine; it connects nothing until Run.
@@ -170,7 +185,12 @@ func New(o Options) *Engine {
 
 		changelogs: map[string]bool{},
 		dbs:        map[topo.TaskID]state.TaskDB{},
+
+		h:    newHealth(),
+		life: newLifecycle(o.OnStateChange, o.Logger),
+		met:  newRegistry(),
 	}
+	e.sctx, e.scancel = context.WithCancelCause(context.Background())
 	for _, s := range o.Subs {
 		for _, t := range s.Topics {
 			e.topicTo[t] = s
@@ -180,17 +200,15 @@ func New(o Options) *Engine {
 	return e
 }
 
-// Run joins the group and processes until ctx is cancelled or a fatal error;
-// it returns after a final commit. It can be called once.
-func (e *Engine) Run(ctx context.Context) error {
-	if !e.ran.CompareAndSwap(false, true) {
-		return ErrClosed
-	}
+// run is Run (lifecycle.go) once the lifecycle is started.
+func (e *Engine) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
 	defer cancel()
 	e.pctx, e.pcancel = context.WithCancelCause(context.Background())
 	defer e.pcancel(nil)
+	defer e.scancel(nil)
+	defer e.shutdownAfter(ctx)()
 
 	e.ctx = ctx
 	defer e.placement.Store(nil) // a stopped App knows no owners
@@ -226,7 +244,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return e.err
 	}
 	// The watch goes on through the final commit, until Run returns.
-	h := newHealth()
+	h := e.h
 	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
 	defer wstop()
 	go e.watch(wctx, h)
@@ -265,6 +283,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	var cl *kgo.Client
 	var err error
+	e.noteRebalance() // the join
 	// Rebalance callbacks take e.mu: they see e.cl set.
 	e.mu.Lock()
 	if e.o.ExactlyOnce {
@@ -292,9 +311,10 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	e.loop(ctx)
 
-	// Final commit of everything processed, then leave the group.
+	// Final commit of everything processed, then leave the group; both
+	// bounded by ShutdownTimeout.
 	e.mu.Lock()
-	if err := e.commitLocked(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+	if err := e.commitTimed(e.sctx); err != nil && !errors.Is(err, context.Canceled) {
 		e.fail(err)
 	}
 	e.closing = true
@@ -322,6 +342,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	case <-closed:
 	case <-time.After(closeWait):
 		e.log.Warn("the Kafka client is still leaving the group; Run returns without waiting for it", "waited", closeWait)
+	case <-e.sctx.Done():
+	}
+	if context.Cause(e.sctx) == errShutdownTimeout {
+		e.log.Warn("shutdown did not finish within Config.ShutdownTimeout; what was not committed is processed again at the next start", "timeout", e.shutdownTimeout())
 	}
 	return e.err
 }
@@ -406,6 +430,7 @@ func (e *Engine) loop(ctx context.Context) {
 				// (the session would commit their offsets).
 				e.incomplete.Store(true)
 			}
+			t.noteFetch(p)
 		})
 		// Wall-clock punctuation, once per commit interval, on each task's
 		// worker and inside the transaction, like records.
@@ -435,7 +460,7 @@ func (e *Engine) loop(ctx context.Context) {
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()
-			err := e.commitLocked(context.WithoutCancel(ctx))
+			err := e.commitTimed(e.sctx)
 			e.mu.Unlock()
 			// The commit ran without the loop's context: its errors are
 			// real even when shutdown has begun.
@@ -457,6 +482,7 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	// The deadline starts once the workers are idle: a task restoring on a
 	// worker may hold the barrier for long.
 	e.barrier()
+	e.sampleLocked()
 	ctx, cancel := context.WithTimeout(ctx, e.commitTimeout())
 	defer cancel()
 	if e.sess != nil {
@@ -533,6 +559,8 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 		// At-least-once: the records are processed again by whoever owns the
 		// partition next; nothing is lost.
 		e.log.Warn("offset commit failed; records since the last commit will be processed again", "err", cerr)
+	} else {
+		e.noteTxnEnd(true)
 	}
 	return nil
 }
@@ -603,6 +631,11 @@ func (e *Engine) watchProducer(done <-chan struct{}) {
 		select {
 		case <-done:
 			return
+		case <-e.sctx.Done():
+			// Shutdown took too long: produce calls give up.
+			e.pcancel(context.Cause(e.sctx))
+			<-done
+			return
 		case <-limit.C:
 			now := e.acked.Load()
 			if now == acked && e.cl != nil && e.cl.BufferedProduceRecords() > 0 {
@@ -618,6 +651,7 @@ func (e *Engine) fail(err error) {
 	e.errOnce.Do(func() {
 		e.err = err
 		e.failed.Store(true)
+		e.life.fail(err)
 		e.log.Error("stopping", "err", err)
 		if e.cancel != nil {
 			e.cancel()
@@ -665,6 +699,8 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	if e.closing {
 		return
 	}
+	e.noteRebalance() // when no revoke came first
+	defer e.noteAssigned()
 	e.applyDropsLocked()
 	// Eager: every partition was revoked before this assignment, so a task
 	// still here missed its revoke (GroupTransactSession skips the user's
@@ -712,14 +748,16 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 			return nil, err
 		}
 	}
-	tt, err := topo.NewTask(sub, id, e, e.o.Policy, e.log, db, e.o.StoreCacheBytes)
+	m := e.met.task(id)
+	tt, err := topo.NewTask(sub, id, e.producerFor(m), e.o.Policy, e.log, db, e.o.StoreCacheBytes)
 	if err != nil {
 		if db != nil {
 			db.Close()
 		}
 		return nil, err
 	}
-	t := &task{t: tt, w: e.leastLoaded(), next: map[tp]kgo.EpochOffset{}, restored: db == nil}
+	t := &task{t: tt, w: e.leastLoaded(), next: map[tp]kgo.EpochOffset{}, restored: db == nil, m: m}
+	e.openTaskMetrics(t, db != nil)
 	t.w.tasks++
 	e.tasks[id] = t
 	e.log.Info("task assigned", "task", id, "worker", t.w.id)
@@ -733,6 +771,7 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 // closeTask releases a task's state. e.mu must be held and the task's
 // worker idle.
 func (e *Engine) closeTask(t *task, abort bool) {
+	e.closeTaskMetrics(t)
 	if err := t.t.Close(); err != nil {
 		e.log.Warn("closing task processors", "task", t.t.ID, "err", err)
 	}
@@ -751,6 +790,7 @@ func (e *Engine) closeTask(t *task, abort bool) {
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	e.noteRebalance()
 	if e.sess != nil {
 		e.revokeTxn(ctx, revoked)
 		return
@@ -767,6 +807,7 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.noteRebalance()
 	if e.sess != nil {
 		e.revokeTxn(ctx, lost)
 		return

@@ -104,6 +104,7 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	if !open {
 		return nil
 	}
+	e.noteTxnEnd(committed && err == nil)
 	if p := e.prodErr.Load(); p != nil && committed {
 		// kgo commits what was acknowledged even when a produce failed; the
 		// failed record's input offset was committed with it.
@@ -167,7 +168,8 @@ func (e *Engine) abortUnconfirmed(first error) error {
 	e.log.Warn("ending the transaction failed without an answer from the broker; aborting it, retrying until the broker is back", "err", first)
 	backoff := 100 * time.Millisecond
 	for {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.commitTimeout())
+		// Not cut short by a cancel of Run, but by ShutdownTimeout.
+		ctx, cancel := context.WithTimeout(e.sctx, e.commitTimeout())
 		_, err := e.sess.End(ctx, kgo.TryAbort)
 		cancel()
 		if err == nil {
@@ -262,6 +264,7 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 			e.fail(e.txnError(err))
 		}
 		e.inTxn = false
+		e.noteTxnEnd(false)
 	}
 	e.discardLocked()
 	e.dropLocked(parts, true)

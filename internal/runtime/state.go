@@ -208,6 +208,7 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 		total := end - start
 		e.log.Info("restoring store", "task", t.t.ID, "store", name, "from", start, "to", end)
 		prog := RestoreProgress{Store: name, Task: t.t.ID.String(), Total: total}
+		e.noteRestore(prog, true)
 		if total > 0 {
 			if err := e.restoreStore(ctx, t, c, start, end, &prog); err != nil {
 				return err
@@ -395,6 +396,7 @@ func (e *Engine) Stores(store string) (views []LocalStore, partitions int32, ok 
 // reportRestore calls the user's OnRestore; a panic in it is logged, not
 // allowed to kill the process.
 func (e *Engine) reportRestore(p RestoreProgress) {
+	e.noteRestore(p, false)
 	if e.o.OnRestore == nil {
 		return
 	}

@@ -25,7 +25,7 @@ func ChangelogTopic(app, store string) string { return app + "-" + store + "-cha
 // other topics of their reader), changelog topics (compacted, one
 // partition per task), and the dead-letter topic.
 func (e *Engine) setupTopics(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...)}, e.o.ClientOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.o.Brokers...), kgo.WithHooks(e.h)}, e.o.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("brook: kafka client: %w", err)
 	}

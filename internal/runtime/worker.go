@@ -56,6 +56,7 @@ func (w *worker) run(e *Engine) {
 				continue
 			}
 			it.task.restored = true
+			e.life.taskRestored(it.task.t.ID)
 			e.qmu.Lock()
 			e.dbs[it.task.t.ID] = it.task.t.DB
 			e.qmu.Unlock()
@@ -91,14 +92,17 @@ func (w *worker) run(e *Engine) {
 // On an error it records the failing record's offset, so that a restart
 // reads it again, and stops the engine.
 func (t *task) process(e *Engine, recs []*kgo.Record) {
-	for _, r := range recs {
+	start := time.Now()
+	for i, r := range recs {
 		if err := t.t.Process(r); err != nil {
 			t.next[tp{r.Topic, r.Partition}] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 			t.failed = true
+			t.noteProcessed(i, start)
 			e.fail(err)
 			return
 		}
 	}
+	t.noteProcessed(len(recs), start)
 	t.mark(recs[len(recs)-1])
 }
 
