@@ -49,11 +49,21 @@ type kvIter interface {
 	close() error
 }
 
-// writeCache is the bytes-level write-back cache of one store: an ordered
-// map from key to value-or-tombstone with dirty flags.
+// writeCache is the bytes-level write-back cache of one store: a map from
+// key to value-or-tombstone with dirty flags, and the same entries in key
+// order for ranges, built lazily.
+//
+// Point reads and writes (what aggregations and joins do) use the map
+// alone: a new key is appended to unlinked, not inserted into the
+// skiplist. Ordered access (a range, DeleteRange) first links the unlinked
+// entries into the skiplist (ordered). With millions of distinct keys,
+// most writes are of new keys, and a skiplist insert of each cost more
+// than the rest of the store's work together (pointer chasing over a
+// list of tens of thousands of nodes).
 type writeCache struct {
 	m          map[string]*slNode
 	list       *skiplist
+	unlinked   []*slNode // entries of m not yet in list
 	dirty      []*slNode // the dirty entries, so a flush does not walk clean ones
 	bytes      int       // all entries
 	dirtyBytes int
@@ -71,8 +81,9 @@ func (c *writeCache) set(key, value []byte, del bool) {
 	n, ok := c.m[string(key)]
 	if !ok {
 		ks := string(key)
-		n, _ = c.list.upsert(ks)
+		n = &slNode{key: ks}
 		c.m[ks] = n
+		c.unlinked = append(c.unlinked, n)
 	} else {
 		c.bytes -= entrySize(n)
 		if n.dirty {
@@ -99,19 +110,43 @@ func (c *writeCache) set(key, value []byte, del bool) {
 	c.dirtyCount++
 }
 
+// ordered links the unlinked entries into the skiplist and returns it.
+func (c *writeCache) ordered() *skiplist {
+	if len(c.unlinked) > 0 {
+		slices.SortFunc(c.unlinked, func(a, b *slNode) int { return strings.Compare(a.key, b.key) })
+		for _, n := range c.unlinked {
+			if c.m[n.key] == n { // not dropped since
+				c.list.insert(n)
+			}
+		}
+		clear(c.unlinked)
+		c.unlinked = c.unlinked[:0]
+	}
+	return c.list
+}
+
 // dropClean removes every clean entry, keeping dirty ones.
 func (c *writeCache) dropClean() {
 	if c.dirtyCount == 0 {
 		*c = newWriteCache()
 		return
 	}
-	for n := c.list.first(); n != nil; n = n.next[0] {
-		if !n.dirty {
-			delete(c.m, n.key)
-			c.list.remove(n.key)
-			c.bytes -= entrySize(n)
+	kept := newWriteCache()
+	for _, n := range c.dirty {
+		if !n.dirty || kept.m[n.key] != nil {
+			continue
 		}
+		// A fresh node: the old one may still be linked in the old list.
+		k := &slNode{key: n.key, value: n.value, tomb: n.tomb, dirty: true}
+		kept.m[k.key] = k
+		kept.unlinked = append(kept.unlinked, k)
+		kept.dirty = append(kept.dirty, k)
+		sz := entrySize(k)
+		kept.bytes += sz
+		kept.dirtyBytes += sz
+		kept.dirtyCount++
 	}
+	*c = kept
 }
 
 // CachedStore is the Store a task writes to: a write-back cache in front of
@@ -137,6 +172,9 @@ type CachedStore struct {
 	err    stickyErr
 	// ranges are the range deletes staged by the next Flush, in order.
 	ranges [][2][]byte
+	// filter, if not nil, holds every key the committed data may hold:
+	// a cache miss of a key it has not seen is absent (see keyFilter).
+	filter *keyFilter
 }
 
 var _ Store = (*CachedStore)(nil)
@@ -163,6 +201,9 @@ func (s *CachedStore) Get(key []byte) ([]byte, bool, error) {
 		}
 		return n.value, true, nil
 	}
+	if s.filter != nil && !s.filter.mayContain(key) {
+		return nil, false, nil
+	}
 	return s.b.get(key)
 }
 
@@ -172,6 +213,7 @@ func (s *CachedStore) Put(key, value []byte) error {
 	if s.b.closed() {
 		return ErrClosed
 	}
+	s.addToFilter(key)
 	s.cache.set(key, value, false)
 	return nil
 }
@@ -199,7 +241,7 @@ func (s *CachedStore) DeleteRange(from, to []byte) error {
 	}
 	c := &s.cache
 	var drop []*slNode
-	for n := c.list.seekGE(string(from)); n != nil && n.key < string(to); n = n.next[0] {
+	for n := c.ordered().seekGE(string(from)); n != nil && n.key < string(to); n = n.next[0] {
 		drop = append(drop, n)
 	}
 	for _, n := range drop {
@@ -277,6 +319,23 @@ func (s *CachedStore) afterCommit() {
 	}
 }
 
+// addToFilter adds key to the filter, and drops the filter once it is
+// full.
+func (s *CachedStore) addToFilter(key []byte) {
+	if s.filter != nil && !s.filter.add(key) {
+		s.filter = nil
+	}
+}
+
+// FilterBytes returns the memory of the store's key filter: 0 when it has
+// none (the store was not empty when opened, or its filter filled up).
+func (s *CachedStore) FilterBytes() int {
+	if s.filter == nil {
+		return 0
+	}
+	return s.filter.bytes()
+}
+
 // reset drops the whole cache (abort, restore).
 func (s *CachedStore) reset() { s.cache, s.ranges = newWriteCache(), nil }
 
@@ -314,7 +373,7 @@ func (s *CachedStore) iterate(from, to []byte, yield func([]byte, []byte) bool) 
 			s.err.set(err)
 		}
 	}()
-	c := s.cache.list.seekGE(string(from))
+	c := s.cache.ordered().seekGE(string(from))
 	for {
 		if c != nil && to != nil && bytes.Compare(keyBytes(c.key), to) >= 0 {
 			c = nil

@@ -297,9 +297,9 @@ func (c *Config) validate() error {
 		bad("StateCacheBytes", "is %d: it must not be negative (zero means the default 64 MiB)", c.StateCacheBytes)
 	}
 	if c.MemTableBytes < 0 {
-		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.MemTableBytes)
+		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 8 MiB)", c.MemTableBytes)
 	} else if c.MemTableBytes > 0 && c.MemTableBytes < MinMemTableBytes {
-		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 4 MiB", c.MemTableBytes, MinMemTableBytes)
+		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 8 MiB", c.MemTableBytes, MinMemTableBytes)
 	}
 	if c.StoreCacheBytes < 0 {
 		bad("StoreCacheBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.StoreCacheBytes)
@@ -324,7 +324,7 @@ func (c *Config) validate() error {
 		c.StateCacheBytes = 64 << 20
 	}
 	if c.MemTableBytes == 0 {
-		c.MemTableBytes = 4 << 20
+		c.MemTableBytes = 8 << 20
 	}
 	if c.StoreCacheBytes == 0 {
 		c.StoreCacheBytes = 4 << 20
