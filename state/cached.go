@@ -127,11 +127,14 @@ func (c *writeCache) ordered() *skiplist {
 
 // dropClean removes every clean entry, keeping dirty ones.
 func (c *writeCache) dropClean() {
+	// The next commit interval likely holds as many keys: size the new map
+	// for them, rather than grow it step by step again.
+	hint := len(c.m)
 	if c.dirtyCount == 0 {
-		*c = newWriteCache()
+		*c = writeCache{m: make(map[string]*slNode, hint), list: newSkiplist()}
 		return
 	}
-	kept := newWriteCache()
+	kept := writeCache{m: make(map[string]*slNode, hint), list: newSkiplist()}
 	for _, n := range c.dirty {
 		if !n.dirty || kept.m[n.key] != nil {
 			continue

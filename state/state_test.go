@@ -933,6 +933,7 @@ func TestKeyFilterFalsePositives(t *testing.T) {
 			fp++
 		}
 	}
+	t.Logf("false positives: %.2f%%", float64(fp)/1000)
 	require.Less(t, fp, 4_000, "false positives per 100k")
 	require.Nil(t, newKeyFilter(minFilterBytes-1))
 }
