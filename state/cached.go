@@ -77,8 +77,11 @@ func newWriteCache() writeCache {
 func entrySize(n *slNode) int { return cacheEntryOverhead + len(n.key) + len(n.value) }
 
 // set records a put (del false) or a delete of key and marks it dirty.
-func (c *writeCache) set(key, value []byte, del bool) {
+// It reports whether the cache held no put of key before (no entry, or a
+// delete).
+func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	n, ok := c.m[string(key)]
+	fresh = !ok || n.tomb
 	if !ok {
 		ks := string(key)
 		n = &slNode{key: ks}
@@ -108,6 +111,7 @@ func (c *writeCache) set(key, value []byte, del bool) {
 	c.bytes += sz
 	c.dirtyBytes += sz
 	c.dirtyCount++
+	return fresh
 }
 
 // ordered links the unlinked entries into the skiplist and returns it.
@@ -216,8 +220,10 @@ func (s *CachedStore) Put(key, value []byte) error {
 	if s.b.closed() {
 		return ErrClosed
 	}
-	s.addToFilter(key)
-	s.cache.set(key, value, false)
+	if s.cache.set(key, value, false) {
+		// A put of a key the cache holds went through here already.
+		s.addToFilter(key)
+	}
 	return nil
 }
 

@@ -22,6 +22,13 @@
 //	                  (default 1M)
 //	-mem-heapprofile F  BenchmarkMemory1MKeys writes a heap profile at the
 //	                  Go heap's peak to F
+//	-card-keys K1,K2  key counts of BenchmarkCountCardinality (default
+//	                  10000,1000000; add 10000000 with -card-records
+//	                  10000000)
+//	-card-records N   input records of each BenchmarkCountCardinality
+//	                  input (default 1M)
+//	-card-verify N    BenchmarkCountCardinality reads back and checks the
+//	                  output of inputs up to N records (default 2M)
 //
 // The benchmarks:
 //
@@ -34,6 +41,11 @@
 //	BenchmarkWindowedCount         tumbling 1-minute count by key (10k
 //	                               keys), every update out: rawPipe,
 //	                               brook AtLeastOnce and ExactlyOnce
+//	BenchmarkCountCardinality      count by key over 10k, 1M (and with the
+//	                               flags 10M) distinct keys: raw pipe,
+//	                               brook at-least-once and exactly-once,
+//	                               per key count, and each key count's
+//	                               rate against the first's
 //	BenchmarkRestore               restore of a 1M-record changelog, against
 //	                               its Kafka fetch alone and its Pebble
 //	                               writes alone
