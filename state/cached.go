@@ -57,9 +57,9 @@ type kvIter interface {
 // alone: a new key is appended to unlinked, not inserted into the
 // skiplist. Ordered access (a range, DeleteRange) first links the unlinked
 // entries into the skiplist (ordered). With millions of distinct keys,
-// most writes are of new keys, and a skiplist insert of each cost more
-// than the rest of the store's work together (pointer chasing over a
-// list of tens of thousands of nodes).
+// most writes are of new keys, and a skiplist insert of each (pointer
+// chasing over tens of thousands of nodes) took a fifth of the store's
+// CPU (BenchmarkCountStore).
 type writeCache struct {
 	m          map[string]*slNode
 	list       *skiplist
