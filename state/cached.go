@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"iter"
 	"slices"
 	"strings"
@@ -300,7 +301,7 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 		return nil
 	}
 	// Only the dirty entries, in key order; one changelog record each.
-	slices.SortFunc(s.cache.dirty, func(a, b *slNode) int { return strings.Compare(a.key, b.key) })
+	sortByKey(s.cache.dirty)
 	for _, n := range s.cache.dirty {
 		if !n.dirty {
 			continue
@@ -437,6 +438,35 @@ func (s *CachedStore) ApproximateCount() int64 {
 
 // Err returns the first error met by an iteration over this store, or nil.
 func (s *CachedStore) Err() error { return s.err.get() }
+
+// sortByKey sorts nodes by key. It compares the first 8 bytes of the keys
+// as integers, and the whole keys only when those are equal: with many
+// keys, sorting a commit's dirty entries by string comparisons alone was
+// an eighth of the CPU of a count (BenchmarkCountCardinality, 1M keys).
+func sortByKey(nodes []*slNode) {
+	type pn struct {
+		p uint64
+		n *slNode
+	}
+	ps := make([]pn, len(nodes))
+	for i, n := range nodes {
+		var b [8]byte
+		copy(b[:], n.key)
+		ps[i] = pn{binary.BigEndian.Uint64(b[:]), n}
+	}
+	slices.SortFunc(ps, func(a, b pn) int {
+		if a.p != b.p {
+			if a.p < b.p {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.n.key, b.n.key)
+	})
+	for i := range ps {
+		nodes[i] = ps[i].n
+	}
+}
 
 // keyBytes returns the bytes of an immutable string without copying. The
 // result must not be modified.
