@@ -22,6 +22,8 @@
 //	                  (default 1M)
 //	-mem-heapprofile F  BenchmarkMemory1MKeys writes a heap profile at the
 //	                  Go heap's peak to F
+//	-mem-txn-timeout D  Config.TransactionTimeout of BenchmarkMemory1MKeys's
+//	                  App (default 10s; raise it on a loaded machine)
 //	-card-keys K1,K2  key counts of BenchmarkCountCardinality (default
 //	                  10000,1000000; add 10000000 with -card-records
 //	                  10000000)
