@@ -236,7 +236,7 @@ func (b *memBackend) stageRange(from, to []byte) error {
 
 func (b *memBackend) count(s *CachedStore) int64 {
 	n := int64(b.list.len)
-	for c := s.cache.list.first(); c != nil; c = c.next[0] {
+	for c := s.cache.ordered().first(); c != nil; c = c.next[0] {
 		exists := b.list.get(c.key) != nil
 		switch {
 		case c.tomb && exists:

@@ -109,6 +109,25 @@ func (s *skiplist) upsert(key string) (n *slNode, inserted bool) {
 	return n, true
 }
 
+// insert links n, whose key must not be in the list yet.
+func (s *skiplist) insert(n *slNode) {
+	var prev [slMaxLevel]*slNode
+	s.findGE(n.key, &prev)
+	lvl := s.randomLevel()
+	if lvl > s.level {
+		for i := s.level; i < lvl; i++ {
+			prev[i] = &s.head
+		}
+		s.level = lvl
+	}
+	n.next = make([]*slNode, lvl)
+	for i := 0; i < lvl; i++ {
+		n.next[i] = prev[i].next[i]
+		prev[i].next[i] = n
+	}
+	s.len++
+}
+
 // remove deletes key and returns the removed node (nil if absent).
 func (s *skiplist) remove(key string) *slNode {
 	var prev [slMaxLevel]*slNode

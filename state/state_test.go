@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -647,9 +648,17 @@ func TestClosedReadOnly(t *testing.T) {
 // TestModel runs random operations against both implementations and a map
 // model, with commits, aborts and reads in between.
 func TestModel(t *testing.T) {
+	// A budget of 2 KiB keeps few entries in the cache; 1 MiB gives a
+	// Pebble store a key filter (256 KiB).
+	for _, budget := range []int{2048, 1 << 20} {
+		t.Run(fmt.Sprint(budget), func(t *testing.T) { testModel(t, budget) })
+	}
+}
+
+func testModel(t *testing.T, budget int) {
 	forEach(t, func(t *testing.T, db TaskDB) {
 		rng := rand.New(rand.NewPCG(1, 2))
-		s, err := db.Store("s", 2048)
+		s, err := db.Store("s", budget)
 		require.NoError(t, err)
 		committed := map[string]string{}
 		current := map[string]string{}
@@ -820,4 +829,138 @@ func TestApproximateCountLargeStore(t *testing.T) {
 	for _, n := range []int64{s.ApproximateCount(), ro.ApproximateCount()} {
 		require.InDelta(t, 200_000, n, 40_000)
 	}
+}
+
+// TestKeyFilter: a store that is empty when opened gets a key filter; a
+// Get of a key never written answers absent without reading Pebble, and
+// every key written by a Put or restored by a Restorer is found; a store
+// opened with data has none; a full filter is dropped, and reads stay
+// right; ClearStore starts a new one.
+func TestKeyFilter(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "task")
+	opts := Options{Logger: quietLogger()}
+	db, err := Open(dir, opts)
+	require.NoError(t, err)
+	s, err := db.Store("s", 4<<20)
+	require.NoError(t, err)
+	require.Equal(t, 1<<20, s.FilterBytes())
+	put(t, s, "a", "1")
+	require.NoError(t, s.Flush(nil))
+	require.NoError(t, db.Commit(map[string]int64{"s": 1}))
+	s.cache.dropClean() // read "a" from Pebble through the filter
+	_, ok := get(t, s, "b")
+	require.False(t, ok)
+	v, ok := get(t, s, "a")
+	require.True(t, ok)
+	require.Equal(t, "1", v)
+
+	// Restored keys are in the filter.
+	r, err := db.Restorer("r")
+	require.NoError(t, err)
+	require.NoError(t, r.Finish())
+	rs, err := db.Store("r", 4<<20)
+	require.NoError(t, err)
+	require.Positive(t, rs.FilterBytes())
+	r, err = db.Restorer("r")
+	require.NoError(t, err)
+	for i := range 1000 {
+		require.NoError(t, r.Apply(fmt.Appendf(nil, "k%04d", i), []byte{byte(i)}, int64(i)))
+	}
+	require.NoError(t, r.Finish())
+	for i := range 1000 {
+		v, ok := get(t, rs, fmt.Sprintf("k%04d", i))
+		require.True(t, ok, i)
+		require.Equal(t, string([]byte{byte(i)}), v)
+	}
+	_, ok = get(t, rs, "k1000")
+	require.False(t, ok)
+
+	// ClearStore: empty again, with a fresh filter.
+	require.NoError(t, db.ClearStore("r"))
+	require.Positive(t, rs.FilterBytes())
+	_, ok = get(t, rs, "k0001")
+	require.False(t, ok)
+	require.NoError(t, db.Close())
+
+	// Reopened with data: no filter.
+	db, err = Open(dir, opts)
+	require.NoError(t, err)
+	s, err = db.Store("s", 4<<20)
+	require.NoError(t, err)
+	require.Zero(t, s.FilterBytes())
+	v, ok = get(t, s, "a")
+	require.True(t, ok)
+	require.Equal(t, "1", v)
+
+	// A full filter is dropped: with a 256 KiB budget the filter is 64 KiB,
+	// for 65,536 keys.
+	f, err := db.Store("full", 256<<10)
+	require.NoError(t, err)
+	require.Equal(t, 64<<10, f.FilterBytes())
+	const n = 70_000
+	for i := range n {
+		put(t, f, fmt.Sprintf("f%06d", i), "v")
+		if i%10_000 == 9_999 {
+			require.NoError(t, f.Flush(nil))
+			require.NoError(t, db.Commit(nil))
+		}
+	}
+	require.NoError(t, f.Flush(nil))
+	require.NoError(t, db.Commit(nil))
+	require.Zero(t, f.FilterBytes())
+	f.cache.dropClean()
+	for i := 0; i < n; i += 997 {
+		_, ok := get(t, f, fmt.Sprintf("f%06d", i))
+		require.True(t, ok, i)
+	}
+	require.NoError(t, db.Close())
+}
+
+// TestKeyFilterFalsePositives: at its capacity the filter answers "may
+// contain" for about 2% of the keys never added, and never "absent" for
+// a key added.
+func TestKeyFilterFalsePositives(t *testing.T) {
+	f := newKeyFilter(64 << 10)
+	require.Equal(t, 65536, f.capacity)
+	for i := range f.capacity {
+		require.True(t, f.add(fmt.Appendf(nil, "in%d", i)))
+	}
+	for i := range f.capacity {
+		require.True(t, f.mayContain(fmt.Appendf(nil, "in%d", i)))
+	}
+	fp := 0
+	for i := range 100_000 {
+		if f.mayContain(fmt.Appendf(nil, "out%d", i)) {
+			fp++
+		}
+	}
+	t.Logf("false positives: %.2f%%", float64(fp)/1000)
+	require.Less(t, fp, 4_000, "false positives per 100k")
+	require.Nil(t, newKeyFilter(minFilterBytes-1))
+}
+
+// TestSortByKey: the dirty entries of a flush come out in byte order,
+// short keys, NUL bytes and long shared prefixes included.
+func TestSortByKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b"}
+	for range 2000 {
+		k := make([]byte, rng.IntN(12))
+		for i := range k {
+			k[i] = "ab\x00\xff"[rng.IntN(4)]
+		}
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	nodes := make([]*slNode, len(keys))
+	for i, j := range rng.Perm(len(keys)) {
+		nodes[i] = &slNode{key: keys[j]}
+	}
+	sortByKey(nodes)
+	got := make([]string, len(nodes))
+	for i, n := range nodes {
+		got[i] = n.key
+	}
+	require.Equal(t, keys, got)
 }

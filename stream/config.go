@@ -98,7 +98,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.
-	// Default 10000.
+	// Each worker queues at most two batches of one partition's records
+	// from a poll, so about 3 x MaxPollRecords records wait for the
+	// workers at most. Default 10000. See StoreCacheBytes for the App's
+	// whole memory budget.
 	MaxPollRecords int
 
 	// StateDir is the root of local state: a task's stores live in a Pebble
@@ -113,22 +116,42 @@ type Config struct {
 	InMemoryState bool
 
 	// StateCacheBytes is the Pebble block cache shared by every task of the
-	// App. Default 64 MiB.
+	// App (allocated as blocks are read, up to this size). Default 64 MiB.
 	StateCacheBytes int64
 
 	// MemTableBytes is the Pebble memtable size of each task's database; a
 	// task holds up to two. At least MinMemTableBytes (64 KiB). Default
-	// 4 MiB.
+	// 8 MiB (4 MiB memtables doubled the CPU per record of a count over a
+	// million keys: more, smaller tables to compact).
 	MemTableBytes int
 
 	// StoreCacheBytes is the write-back cache of each store of each task:
 	// repeated updates of a key within a commit interval cost one Pebble
 	// write and one changelog record. A store whose dirty entries exceed it
-	// makes the App commit early. Default 4 MiB.
+	// makes the App commit early. A store that is empty when its task
+	// opens it (a new App, or a store restored from scratch) also keeps a
+	// filter of the keys it wrote, of StoreCacheBytes/4, so that looking up
+	// a key it never wrote does not read Pebble; the filter is dropped
+	// once the store holds more keys than it covers (one per byte: a
+	// million with the default). Default 4 MiB.
 	//
-	// The memory for state is about StateCacheBytes + tasks x
-	// (2 x MemTableBytes + stores x StoreCacheBytes), whatever the number of
-	// keys.
+	// Memory. What an App holds is bounded by configuration, whatever the
+	// number of keys (see "Memory" in docs/ARCHITECTURE.md):
+	//
+	//   - state: StateCacheBytes + tasks x (2 x MemTableBytes + stores x
+	//     1.25 x StoreCacheBytes): 64 + 4 x (16 + 5) = 148 MiB for four
+	//     tasks of one store with the defaults;
+	//   - records fetched ahead of the workers: franz-go fetches at most
+	//     1 MiB (compressed) at a time from each of at most 2 brokers,
+	//     and holds a fetch until it is polled (brook sets kgo's
+	//     FetchMaxBytes, FetchMaxPartitionBytes and MaxConcurrentFetches;
+	//     ClientOpts may override them);
+	//   - records polled and queued for the workers: about 3 x
+	//     MaxPollRecords;
+	//   - records produced and not yet acknowledged: franz-go's
+	//     MaxBufferedRecords (10,000 by default);
+	//   - a restore: about three fetches of at most 4 MiB per store
+	//     restoring.
 	StoreCacheBytes int
 
 	// OnRestore, if set, is called as stores are restored from their
@@ -331,9 +354,9 @@ func (c *Config) validate() error {
 		bad("StateCacheBytes", "is %d: it must not be negative (zero means the default 64 MiB)", c.StateCacheBytes)
 	}
 	if c.MemTableBytes < 0 {
-		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.MemTableBytes)
+		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 8 MiB)", c.MemTableBytes)
 	} else if c.MemTableBytes > 0 && c.MemTableBytes < MinMemTableBytes {
-		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 4 MiB", c.MemTableBytes, MinMemTableBytes)
+		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 8 MiB", c.MemTableBytes, MinMemTableBytes)
 	}
 	if c.StoreCacheBytes < 0 {
 		bad("StoreCacheBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.StoreCacheBytes)
@@ -364,7 +387,7 @@ func (c *Config) validate() error {
 		c.StateCacheBytes = 64 << 20
 	}
 	if c.MemTableBytes == 0 {
-		c.MemTableBytes = 4 << 20
+		c.MemTableBytes = 8 << 20
 	}
 	if c.StoreCacheBytes == 0 {
 		c.StoreCacheBytes = 4 << 20

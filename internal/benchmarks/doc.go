@@ -27,6 +27,15 @@
 //	                  how long latencies are measured (default 5s), after
 //	                  how long a warm-up (default 1s)
 //	-latency-linger L the pipelines' kgo.ProducerLinger (default 0)
+//	-mem-txn-timeout D  Config.TransactionTimeout of BenchmarkMemory1MKeys's
+//	                  App (default 10s; raise it on a loaded machine)
+//	-card-keys K1,K2  key counts of BenchmarkCountCardinality (default
+//	                  10000,1000000; add 10000000 with -card-records
+//	                  10000000)
+//	-card-records N   input records of each BenchmarkCountCardinality
+//	                  input (default 1M)
+//	-card-verify N    BenchmarkCountCardinality reads back and checks the
+//	                  output of inputs up to N records (default 2M)
 //
 // The benchmarks:
 //
@@ -41,6 +50,11 @@
 //	                               brook AtLeastOnce and ExactlyOnce;
 //	                               and emit on close (event time from
 //	                               the value), both guarantees
+//	BenchmarkCountCardinality      count by key over 10k, 1M (and with the
+//	                               flags 10M) distinct keys: raw pipe,
+//	                               brook at-least-once and exactly-once,
+//	                               per key count, and each key count's
+//	                               rate against the first's
 //	BenchmarkRestore               restore of a 1M-record changelog, against
 //	                               its Kafka fetch alone and its Pebble
 //	                               writes alone

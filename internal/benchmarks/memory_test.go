@@ -27,9 +27,10 @@ import (
 )
 
 var (
-	flagMemKeys    = flag.String("mem-keys", "100000,1000000", "comma-separated key counts of BenchmarkMemory1MKeys (one run each per iteration)")
-	flagMemRecords = flag.Int("mem-records", 1_000_000, "input records of each run of BenchmarkMemory1MKeys, whatever its key count")
-	flagMemProfile = flag.String("mem-heapprofile", "", "BenchmarkMemory1MKeys: write a heap profile to this file at the Go heap's peak (of the last run)")
+	flagMemKeys       = flag.String("mem-keys", "100000,1000000", "comma-separated key counts of BenchmarkMemory1MKeys (one run each per iteration)")
+	flagMemRecords    = flag.Int("mem-records", 1_000_000, "input records of each run of BenchmarkMemory1MKeys, whatever its key count")
+	flagMemTxnTimeout = flag.Duration("mem-txn-timeout", 0, "BenchmarkMemory1MKeys: Config.TransactionTimeout of the App (0: the default, 10s); raise it on a machine so loaded that a commit takes longer")
+	flagMemProfile    = flag.String("mem-heapprofile", "", "BenchmarkMemory1MKeys: write a heap profile to this file at the Go heap's peak (of the last run)")
 )
 
 // brokerProcessEnv, set in the environment of this test binary, makes it
@@ -151,7 +152,8 @@ func BenchmarkMemory1MKeys(b *testing.B) {
 			re := *e
 			re.input, re.records = memInput(k), n
 			bl := &backlog{input: re.input, output: out}
-			cfg := stream.Config{AppID: fmt.Sprintf("mem-%d-%d", k, iter), StateDir: b.TempDir(), ClientOpts: []kgo.Opt{kgo.WithHooks(bl)}}
+			cfg := stream.Config{AppID: fmt.Sprintf("mem-%d-%d", k, iter), StateDir: b.TempDir(), ClientOpts: []kgo.Opt{kgo.WithHooks(bl)},
+				TransactionTimeout: *flagMemTxnTimeout}
 
 			runtime.GC()
 			debug.FreeOSMemory()

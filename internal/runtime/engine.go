@@ -271,7 +271,7 @@ func (e *Engine) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range e.workers {
 		// A short queue keeps the wait at a commit barrier short.
-		w := &worker{id: i, in: make(chan item, 8)}
+		w := &worker{id: i, in: make(chan item, 2)}
 		e.workers[i] = w
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(e) }()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -244,13 +245,37 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 	if err != nil {
 		return err
 	}
+	// One goroutine polls, this one applies: a fetch is decoded and handed
+	// over while the previous one is written to Pebble. At most one fetch
+	// waits in the channel, one is applied and franz-go buffers one more,
+	// so the memory stays about three fetches (FetchMaxBytes).
+	fetches := make(chan kgo.Fetches, 1)
+	fctx, fcancel := context.WithCancel(ctx)
+	var fwg sync.WaitGroup
+	fwg.Add(1)
+	go func() {
+		defer fwg.Done()
+		defer close(fetches)
+		for {
+			fs := rcl.PollFetches(fctx)
+			if fctx.Err() != nil {
+				return
+			}
+			select {
+			case fetches <- fs:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() { fcancel(); fwg.Wait() }() // before rcl.Close
 	next := start
 	lastReport := time.Now()
 	var buf []byte // a timestamped value being restored
 	for next < end {
-		fs := rcl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
+		fs, ok := <-fetches
+		if !ok {
+			return ctx.Err()
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
