@@ -122,7 +122,7 @@ type Driver struct {
 	// manual holds the topics whose records carry their partition (the
 	// response topics of foreign-key joins).
 	manual map[string]bool
-	policy  topo.Policy             // for bad records
+	policy topo.Policy // for bad records
 }
 
 // globalTable is a global table's store in the driver.
