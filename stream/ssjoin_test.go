@@ -27,7 +27,10 @@ import (
 // ("<key> <left>+<right> @<timestamp>", null for a missing side), another
 // "----", and the drop counts "dropped late=<n> nullkey=<n>
 // nullvalue=<n>". Keys and values are nullable strings; the joiner
-// concatenates the two values with "+".
+// concatenates the two values with "+". A spec line "join stream-table
+// <inner|left>", "join table-table <inner|left|outer>" or "join global
+// <inner|left>" runs the case as a join with a table or a global table
+// instead (see runTableJoinScript).
 func TestStreamJoinScripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/joins/*.txt")
 	require.NoError(t, err)
@@ -55,6 +58,12 @@ func runJoinScript(t *testing.T, body string) {
 	lines := nonEmpty(parts[0])
 	spec := strings.Fields(lines[0])
 	require.Equal(t, "join", spec[0])
+	switch spec[1] {
+	case "stream-table", "table-table", "global":
+		require.Len(t, spec, 3, "spec %q: join <shape> <kind>", lines[0])
+		runTableJoinScript(t, spec[1], spec[2], lines[1:], parts[1], parts[2])
+		return
+	}
 	var w window.JoinWindows
 	self := false
 	for _, a := range spec[2:] {
