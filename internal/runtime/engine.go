@@ -145,9 +145,9 @@ type Engine struct {
 	glob *globals // the global tables, when the topology has any (global.go)
 
 	placement atomic.Pointer[Placement] // the last assignment's placement of tasks (hosts.go)
-	h    *health    // the brokers' answers (health.go)
-	life *lifecycle // the state (lifecycle.go)
-	met  *registry  // the metrics (metrics.go)
+	h         *health                   // the brokers' answers (health.go)
+	life      *lifecycle                // the state (lifecycle.go)
+	met       *registry                 // the metrics (metrics.go)
 	// sctx ends (errShutdownTimeout) ShutdownTimeout after Run's context
 	// does: commits and the leave of the group stop waiting then.
 	sctx    context.Context
