@@ -133,6 +133,9 @@ type Engine struct {
 	dbs map[topo.TaskID]state.TaskDB // restored tasks' state, for queries
 
 	glob *globals // the global tables, when the topology has any (global.go)
+
+	restoreSlots chan struct{} // bounds the restores running at once (restorer.go)
+	wakeState
 }
 
 type tp struct {
@@ -143,11 +146,14 @@ type tp struct {
 // task is the runtime's side of a topo.Task: the worker it lives on and the
 // offsets it has processed.
 type task struct {
-	t        *topo.Task
-	w        *worker
-	next     map[tp]kgo.EpochOffset // written by the worker, read at a barrier
-	logs     []*changelog
-	restored bool // written by the worker, read at a barrier
+	t    *topo.Task
+	w    *worker
+	next map[tp]kgo.EpochOffset // written by the worker, read at a barrier
+	logs []*changelog
+	// restored is set by the loop, holding mu, when the task's restore
+	// has caught up (restorer.go); until then its partitions are paused.
+	restored bool
+	job      *restoreJob // the restore in progress, guarded by mu
 	// failed is set when processing, a punctuation or Init of the task
 	// returned an error: what it did since the last commit may be half
 	// of a record. Written by the worker, read at a barrier.
@@ -165,6 +171,8 @@ func New(o Options) *Engine {
 
 		changelogs: map[string]bool{},
 		dbs:        map[topo.TaskID]state.TaskDB{},
+
+		restoreSlots: make(chan struct{}, max(2*o.Workers, 4)),
 	}
 	for _, s := range o.Subs {
 		for _, t := range s.Topics {
@@ -354,7 +362,13 @@ func (e *Engine) loop(ctx context.Context) {
 			wait = time.Millisecond
 		}
 		pctx, pcancel := context.WithTimeout(ctx, wait)
+		e.wakeMu.Lock()
+		e.pollCancel = pcancel
+		e.wakeMu.Unlock()
 		fs := e.cl.PollRecords(pctx, e.o.MaxPollRecords)
+		e.wakeMu.Lock()
+		e.pollCancel = nil
+		e.wakeMu.Unlock()
 		pcancel()
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -376,6 +390,7 @@ func (e *Engine) loop(ctx context.Context) {
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		e.mu.Lock()
+		e.finishRestoresLocked()
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
 			if err := e.sess.Begin(); err != nil {
 				e.mu.Unlock()
@@ -414,6 +429,9 @@ func (e *Engine) loop(ctx context.Context) {
 				e.inTxn = true
 			}
 			for _, t := range e.tasks {
+				if !t.restored {
+					continue
+				}
 				if !e.send(ctx, t.w, item{task: t, punctuate: now}) {
 					e.incomplete.Store(true)
 				}
@@ -696,8 +714,9 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 }
 
-// newTask makes a task, opens its state and queues its restoration on its
-// worker, ahead of its first records. e.mu must be held.
+// newTask makes a task, opens its state and starts restoring it beside
+// processing, with its partitions paused until it has caught up
+// (restorer.go). e.mu must be held.
 func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 	var db state.TaskDB
 	if len(sub.Stores) > 0 {
@@ -719,7 +738,7 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 	e.log.Info("task assigned", "task", id, "worker", t.w.id)
 	if db != nil {
 		e.initStores(t)
-		t.w.in <- item{task: t, restore: true}
+		e.startRestore(t)
 	}
 	return t, nil
 }
@@ -727,6 +746,7 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 // closeTask releases a task's state. e.mu must be held and the task's
 // worker idle.
 func (e *Engine) closeTask(t *task, abort bool) {
+	e.stopRestore(t)
 	if err := t.t.Close(); err != nil {
 		e.log.Warn("closing task processors", "task", t.t.ID, "err", err)
 	}

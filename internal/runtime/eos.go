@@ -146,6 +146,9 @@ func (e *Engine) discardLocked() {
 	e.abortStores()
 	for _, t := range e.tasks {
 		clear(t.next)
+		if !t.restored {
+			continue // restoring beside processing: nothing to roll back
+		}
 		t.t.Rollback()
 		for _, c := range t.logs {
 			if ck, ok, err := t.t.DB.Checkpoint(c.store.Name()); err == nil && ok {

@@ -172,7 +172,7 @@ func (e *Engine) initStores(t *task) {
 }
 
 // restore brings every store of t up to the end of its changelog. It runs
-// on t's worker before any record of t.
+// on a goroutine of its own while t's partitions are paused (restorer.go).
 func (e *Engine) restore(ctx context.Context, t *task) error {
 	adm := kadm.NewClient(e.cl)
 	p := t.t.ID.Partition
@@ -346,7 +346,7 @@ func (e *Engine) commitStores() error {
 // abortStores drops every task's uncommitted store writes.
 func (e *Engine) abortStores() {
 	for _, t := range e.tasks {
-		if t.t.DB != nil {
+		if t.t.DB != nil && t.restored {
 			t.t.DB.Abort()
 		}
 	}
