@@ -19,11 +19,10 @@ import (
 // prefers a member that has the task's state on disk when a task moves, and
 // balances the number of tasks per member to within one.
 //
-// It is eager: a rebalance revokes every partition, and every task resumes
-// from its committed state (state stays on disk, so a task that comes back
-// restores only its changelog's tail). Cooperative rebalancing, where tasks
-// that stay keep running, lost records under exactly-once in our tests with
-// franz-go's transaction session: see docs/ARCHITECTURE.md.
+// It is cooperative (KIP-429): members report the partitions they own,
+// the tasks that stay are not revoked and keep running, and a task that
+// moves is revoked first and assigned to its new owner in a follow-up
+// rebalance (kgo's AdjustCooperative). See cooperative.go.
 type balancer struct {
 	e *Engine
 }
@@ -38,7 +37,7 @@ type memberData struct {
 
 func (b *balancer) ProtocolName() string { return balancerProtocol }
 
-func (b *balancer) IsCooperative() bool { return false }
+func (b *balancer) IsCooperative() bool { return true }
 
 func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, _ int32) []byte {
 	m := kmsg.NewConsumerMemberMetadata()

@@ -136,6 +136,10 @@ type Engine struct {
 
 	restoreSlots chan struct{} // bounds the restores running at once (restorer.go)
 	wakeState
+	// sessRevoked is set when a revoke found no transaction open: the
+	// session stays marked revoked until an End, so the loop ends an
+	// empty one (cooperative.go).
+	sessRevoked atomic.Bool
 }
 
 type tp struct {
@@ -678,22 +682,8 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 		return
 	}
 	e.applyDropsLocked()
-	// Eager: every partition was revoked before this assignment, so a task
-	// still here missed its revoke (GroupTransactSession skips the user's
-	// revoke/lost callback while its flag from an earlier one is still set,
-	// which only End resets). Its state may be stale: drop it.
-	if len(e.tasks) > 0 {
-		e.log.Warn("dropping tasks whose revoke was not delivered", "tasks", len(e.tasks))
-		e.barrier()
-		if e.sess != nil {
-			e.discardLocked()
-		}
-		for _, t := range e.tasks {
-			t.w.tasks--
-			e.closeTask(t, true)
-		}
-		e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
-	}
+	// Cooperative: assigned holds only the partitions new to this member.
+	e.missedRevokesLocked(assigned)
 	for topic, parts := range assigned {
 		sub := e.topicTo[topic]
 		if sub == nil {
@@ -765,8 +755,11 @@ func (e *Engine) closeTask(t *task, abort bool) {
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if revokeIsEmpty(revoked) {
+		return // cooperative: the end of a session that kept everything
+	}
 	if e.sess != nil {
-		e.revokeTxn(ctx, revoked)
+		e.revokeTxn(ctx, revoked, false)
 		return
 	}
 	e.mu.Lock()
@@ -781,8 +774,11 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if revokeIsEmpty(lost) {
+		return
+	}
 	if e.sess != nil {
-		e.revokeTxn(ctx, lost)
+		e.revokeTxn(ctx, lost, true)
 		return
 	}
 	e.mu.Lock()

@@ -53,7 +53,7 @@ func (e *Engine) transactionalID() (string, error) {
 // e.mu must be held and the workers idle (commitLocked's barrier).
 func (e *Engine) commitTxn(ctx context.Context) error {
 	if !e.inTxn {
-		return nil
+		return e.endEmptyLocked(ctx)
 	}
 	commit := !e.failed.Load() && e.prodErr.Load() == nil && !e.incomplete.Swap(false)
 	if commit {
@@ -230,17 +230,18 @@ func (e *Engine) txnError(err error) error {
 	return fmt.Errorf("brook: end transaction: %w", err)
 }
 
-// revokeTxn handles a revoke or loss under exactly-once. The open
-// transaction can no longer commit offsets for the partitions leaving, so
-// it is aborted here, before the partitions go to another member, and
-// the tasks are dropped with their uncommitted writes.
+// revokeTxn handles a revoke or loss under exactly-once. A revoke drops
+// the tasks that move and leaves the open transaction to the loop, whose
+// End aborts it through the session (see cooperative.go). On a loss every
+// partition is gone: the open transaction, which can no longer commit, is
+// aborted here and the tasks are dropped with their uncommitted writes.
 //
 // The transaction session calls this holding a lock that ending a
 // transaction through the session needs, so it must not wait for the
 // loop's End: if one is in progress, the drop is deferred to its end (the
 // session then aborts or has committed; either is correct), and the abort
 // goes straight to the client.
-func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
+func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32, lost bool) {
 	if !e.txnMu.TryLock() {
 		e.pmu.Lock()
 		e.pending = append(e.pending, parts)
@@ -251,6 +252,11 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
+		return
+	}
+	if !lost {
+		// Cooperative: the partitions that stay keep going (cooperative.go).
+		e.revokeCooperativeLocked(parts)
 		return
 	}
 	e.barrier()
