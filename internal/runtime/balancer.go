@@ -33,6 +33,10 @@ const balancerProtocol = "brook-task-v1"
 type memberData struct {
 	// State lists the tasks whose state this member has on disk.
 	State []string `json:"state,omitempty"`
+	// Offsets holds, per task this member has state for (active or
+	// standby), the changelog offsets its state reached, summed over the
+	// task's stores: the larger, the less a member has to restore.
+	Offsets map[string]int64 `json:"offsets,omitempty"`
 }
 
 func (b *balancer) ProtocolName() string { return balancerProtocol }
@@ -45,7 +49,7 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 	// The metadata stays the same across restarts (no generation), so that
 	// a static member's restart is not a rebalance.
 	m.Topics = topics
-	ud, _ := json.Marshal(memberData{State: b.e.localTasks()})
+	ud, _ := json.Marshal(memberData{State: b.e.localTasks(), Offsets: b.e.offsets()})
 	m.UserData = ud
 	for _, t := range slices.Sorted(func(yield func(string) bool) {
 		for t := range current {
@@ -62,7 +66,7 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 }
 
 func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
-	return kgo.ParseConsumerSyncAssignment(assignment)
+	return b.e.parseAssignment(assignment)
 }
 
 func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -91,7 +95,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 	var members []memberTasks
 	var refs []*kmsg.JoinGroupResponseMember
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
-		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}}
+		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}, offsets: map[topo.TaskID]int64{}}
 		for _, o := range meta.OwnedPartitions {
 			if s := b.e.topicTo[o.Topic]; s != nil {
 				for _, p := range o.Partitions {
@@ -104,6 +108,12 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 			for _, s := range md.State {
 				if id, ok := parseTaskID(s); ok {
 					mt.state[id] = true
+				}
+			}
+			for s, o := range md.Offsets {
+				if id, ok := parseTaskID(s); ok {
+					mt.state[id] = true
+					mt.offsets[id] = o
 				}
 			}
 		}
@@ -124,14 +134,32 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 			}
 		}
 	}
+	standbys := pickStandbys(members, assigned, b.stateful, b.e.o.StandbyReplicas)
+	sp := standbyPlan{plan: plan, standby: map[string][]string{}}
+	for i, ts := range standbys {
+		for _, id := range ts {
+			sp.standby[refs[i].MemberID] = append(sp.standby[refs[i].MemberID], id.String())
+		}
+	}
 	plan.AdjustCooperative(cb)
-	return plan
+	return sp
+}
+
+// stateful reports whether task id has stores.
+func (b *balancer) stateful(id topo.TaskID) bool {
+	for _, s := range b.e.o.Subs {
+		if s.ID == id.Subtopology {
+			return len(s.Stores) > 0
+		}
+	}
+	return false
 }
 
 // memberTasks is what the leader knows of a member: the tasks it runs and
 // the tasks it has state for.
 type memberTasks struct {
 	owned, state map[topo.TaskID]bool
+	offsets      map[topo.TaskID]int64 // reported changelog offsets (standby.go)
 }
 
 // assignTasks spreads tasks over members: each gets len(tasks)/len(members)
@@ -170,7 +198,23 @@ func assignTasks(members []memberTasks, tasks []topo.TaskID) [][]topo.TaskID {
 		}
 	}
 	pass(func(m memberTasks, id topo.TaskID) bool { return m.owned[id] })
-	pass(func(m memberTasks, id topo.TaskID) bool { return m.state[id] })
+	// A task that moves goes to the member with its state that reported
+	// the largest changelog offsets for it (the smallest lag).
+	for _, id := range tasks {
+		if done[id] {
+			continue
+		}
+		best := -1
+		for m := range members {
+			if members[m].state[id] && can(m) && (best < 0 || members[m].offsets[id] > members[best].offsets[id]) {
+				best = m
+			}
+		}
+		if best >= 0 {
+			take(best, id)
+			done[id] = true
+		}
+	}
 	for _, id := range tasks {
 		if done[id] {
 			continue

@@ -70,6 +70,9 @@ type Options struct {
 	InstanceID string
 	// TransactionTimeout bounds how long a transaction may stay open.
 	TransactionTimeout time.Duration
+	// StandbyReplicas is the number of standby replicas of each task with
+	// stores kept on other members (standby.go).
+	StandbyReplicas int
 	// WallClock is set when the topology has processors that may schedule
 	// wall-clock punctuators: tasks then get a tick every CommitInterval.
 	WallClock bool
@@ -136,6 +139,7 @@ type Engine struct {
 
 	restoreSlots chan struct{} // bounds the restores running at once (restorer.go)
 	wakeState
+	standbyState
 	// sessRevoked is set when a revoke found no transaction open: the
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
@@ -314,6 +318,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.closeTask(t, false)
 	}
 	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
+	e.stopAllStandbys()
 	e.mu.Unlock()
 	cl.AllowRebalance()
 	// Close leaves the group, and waits for a join in progress to end
@@ -395,6 +400,7 @@ func (e *Engine) loop(ctx context.Context) {
 		})
 		e.mu.Lock()
 		e.finishRestoresLocked()
+		e.reconcileStandbysLocked()
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
 			if err := e.sess.Begin(); err != nil {
 				e.mu.Unlock()
@@ -709,6 +715,9 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // (restorer.go). e.mu must be held.
 func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 	var db state.TaskDB
+	if sb := e.standbys[id]; sb != nil {
+		e.stopStandby(sb) // its state is this task's, nearly restored
+	}
 	if len(sub.Stores) > 0 {
 		var err error
 		if db, err = e.openDB(id); err != nil {

@@ -91,6 +91,7 @@ func (e *Engine) finishRestoresLocked() {
 			continue
 		}
 		t.restored = true
+		e.noteProgress(t)
 		e.qmu.Lock()
 		e.dbs[t.t.ID] = t.t.DB
 		e.qmu.Unlock()

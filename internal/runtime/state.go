@@ -338,7 +338,9 @@ func (e *Engine) commitStores() error {
 		}
 		if err := t.t.DB.Commit(cps); err != nil {
 			errs = append(errs, fmt.Errorf("brook: task %s: commit state: %w", t.t.ID, err))
+			continue
 		}
+		e.noteProgress(t)
 	}
 	return errors.Join(errs...)
 }
