@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/brookstream/brook/internal/topo"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -139,4 +141,45 @@ func revokeIsEmpty(parts map[string][]int32) bool {
 		}
 	}
 	return true
+}
+
+// rejoinLocked runs after abortUnconfirmed: the failed End may have
+// committed on the broker (its answer was lost), so neither the local
+// stores nor the consumer's positions can be trusted. Every task is
+// dropped, the group's committed offsets are read back from the broker
+// and set as the positions of this member's partitions, and the tasks are
+// made again, which restores their changelogs' tails: right whichever way
+// the transaction ended. (Under eager rebalancing a forced rejoin did
+// this; under cooperative rebalancing a rejoin keeps the partitions and
+// assigns nothing new.) e.mu must be held and the workers idle.
+func (e *Engine) rejoinLocked() {
+	all := map[string][]int32{}
+	for k := range e.byPart {
+		all[k.topic] = append(all[k.topic], k.partition)
+	}
+	e.dropLocked(all, true)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.commitTimeout())
+	defer cancel()
+	offs, err := kadm.NewClient(e.cl).FetchOffsets(ctx, e.o.AppID)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		e.fail(fmt.Errorf("brook: read the committed offsets of group %s after a broker outage: %w", e.o.AppID, err))
+		return
+	}
+	set := map[string]map[int32]kgo.EpochOffset{}
+	for topic, ps := range all {
+		set[topic] = map[int32]kgo.EpochOffset{}
+		for _, p := range ps {
+			eo := kgo.EpochOffset{Epoch: -1, Offset: 0} // never committed: from the start
+			if o, ok := offs.Lookup(topic, p); ok && o.At >= 0 {
+				eo = kgo.EpochOffset{Epoch: o.LeaderEpoch, Offset: o.At}
+			}
+			set[topic][p] = eo
+		}
+	}
+	e.cl.SetOffsets(set)
+	e.log.Info("transaction aborted after the broker was unreachable; resuming from the committed offsets")
+	e.addTasksLocked(all)
 }

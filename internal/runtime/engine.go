@@ -690,6 +690,12 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	e.applyDropsLocked()
 	// Cooperative: assigned holds only the partitions new to this member.
 	e.missedRevokesLocked(assigned)
+	e.addTasksLocked(assigned)
+}
+
+// addTasksLocked makes the tasks of newly assigned partitions. e.mu must
+// be held.
+func (e *Engine) addTasksLocked(assigned map[string][]int32) {
 	for topic, parts := range assigned {
 		sub := e.topicTo[topic]
 		if sub == nil {

@@ -189,23 +189,6 @@ func (e *Engine) abortUnconfirmed(first error) error {
 	}
 }
 
-// rejoinLocked runs after abortUnconfirmed: the failed End may have
-// committed on the broker (its answer was lost), so neither the local
-// stores nor the consumer's positions can be trusted. Every task is
-// dropped, so no record is processed from a stale position, and the member
-// rejoins the group: the tasks come back with the group's committed offsets
-// and restore their changelogs' tails, whichever way the transaction ended.
-// e.mu must be held and the workers idle.
-func (e *Engine) rejoinLocked() {
-	all := map[string][]int32{}
-	for k := range e.byPart {
-		all[k.topic] = append(all[k.topic], k.partition)
-	}
-	e.dropLocked(all, true)
-	e.log.Info("transaction aborted after the broker was unreachable; rejoining the group to resume from the committed offsets")
-	e.cl.ForceRebalance()
-}
-
 // isVerdict reports whether err is the broker's final answer (a Kafka
 // error that retrying does not change, such as an authorization failure):
 // such an error stops the App as before, instead of an abort and a rejoin
