@@ -137,7 +137,8 @@ type Engine struct {
 
 	glob *globals // the global tables, when the topology has any (global.go)
 
-	restoreSlots chan struct{} // bounds the restores running at once (restorer.go)
+	restoreSlots chan struct{}                 // bounds the restores running at once (restorer.go)
+	dbClosing    map[topo.TaskID]chan struct{} // databases closing (dbclose.go), guarded by mu
 	wakeState
 	standbyState
 	// sessRevoked is set when a revoke found no transaction open: the
@@ -319,6 +320,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
 	e.stopAllStandbys()
+	e.waitAllClosed()
 	e.mu.Unlock()
 	cl.AllowRebalance()
 	// Close leaves the group, and waits for a join in progress to end
@@ -763,6 +765,10 @@ func (e *Engine) closeTask(t *task, abort bool) {
 	e.qmu.Unlock()
 	if abort {
 		t.t.DB.Abort()
+	}
+	if !e.closing {
+		e.closeDBLater(t.t.ID, t.t.DB) // dbclose.go
+		return
 	}
 	if err := t.t.DB.Close(); err != nil {
 		e.log.Warn("closing task state", "task", t.t.ID, "err", err)

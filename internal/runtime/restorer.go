@@ -40,8 +40,8 @@ func (e *Engine) startRestore(t *task) {
 	j := &restoreJob{cancel: cancel, done: make(chan struct{})}
 	t.job = j
 	go func() {
+		defer e.wakeLoop() // after done is closed: the loop sees it
 		defer close(j.done)
-		defer e.wakeLoop()
 		select {
 		case e.restoreSlots <- struct{}{}:
 			defer func() { <-e.restoreSlots }()

@@ -132,6 +132,7 @@ func (e *Engine) openDB(id topo.TaskID) (state.TaskDB, error) {
 	if e.o.InMemory {
 		return state.NewMemDB(), nil
 	}
+	e.waitClosed(id) // a close of the same directory in progress (dbclose.go)
 	dir := filepath.Join(e.o.StateDir, e.o.AppID, id.String())
 	db, wiped, err := state.OpenOrWipe(dir, state.Options{Cache: e.cache, MemTableSize: e.o.MemTableBytes, Logger: e.log.WithGroup("pebble")})
 	if err != nil {
