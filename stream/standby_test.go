@@ -62,6 +62,9 @@ func TestFailoverStandby(t *testing.T) {
 		t.Skip("failover test skipped in -short mode")
 	}
 	n := 50_000
+	if raceEnabled {
+		n = 10_000
+	}
 	if s := os.Getenv("BROOK_FAILOVER_KEYS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}

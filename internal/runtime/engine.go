@@ -523,7 +523,7 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, t := range e.tasks {
-		if !t.failed {
+		if !t.failed && t.restored {
 			t.t.Committed()
 		}
 		for k, eo := range t.next {

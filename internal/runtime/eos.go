@@ -134,7 +134,9 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	}
 	for _, t := range e.tasks {
 		clear(t.next)
-		t.t.Committed()
+		if t.restored { // a restoring task is the restore's (restorer.go)
+			t.t.Committed()
+		}
 	}
 	return nil
 }
