@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -158,15 +159,35 @@ func (e *Engine) rejoinLocked() {
 		all[k.topic] = append(all[k.topic], k.partition)
 	}
 	e.dropLocked(all, true)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), e.commitTimeout())
-	defer cancel()
-	offs, err := kadm.NewClient(e.cl).FetchOffsets(ctx, e.o.AppID)
-	if err == nil {
-		err = offs.Error()
-	}
-	if err != nil {
-		e.fail(fmt.Errorf("brook: read the committed offsets of group %s after a broker outage: %w", e.o.AppID, err))
-		return
+	// The broker may still be coming back: retry until it answers or Run
+	// ends, as abortUnconfirmed does.
+	var offs kadm.OffsetResponses
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(e.ctx, e.commitTimeout())
+		var err error
+		offs, err = kadm.NewClient(e.cl).FetchOffsets(ctx, e.o.AppID)
+		cancel()
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			break
+		}
+		if e.ctx.Err() != nil {
+			return // Run ends; the tasks are dropped, nothing is committed
+		}
+		if isVerdict(err) {
+			e.fail(fmt.Errorf("brook: read the committed offsets of group %s after a broker outage: %w", e.o.AppID, err))
+			return
+		}
+		e.log.Warn("reading the group's committed offsets after a broker outage failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 	set := map[string]map[int32]kgo.EpochOffset{}
 	for topic, ps := range all {
