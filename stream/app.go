@@ -66,6 +66,7 @@ func New(b *Builder, cfg Config) (*App, error) {
 		BlockCacheBytes: cfg.StateCacheBytes,
 		MemTableBytes:   cfg.MemTableBytes,
 		StoreCacheBytes: cfg.StoreCacheBytes,
+		StandbyReplicas: cfg.StandbyReplicas,
 		OnRestore:       cfg.OnRestore,
 
 		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,

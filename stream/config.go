@@ -156,7 +156,9 @@ type Config struct {
 
 	// OnRestore, if set, is called as stores are restored from their
 	// changelogs: every 100ms or so while a store restores, and once when it
-	// is done. It runs on a worker goroutine and must return quickly.
+	// is done. It runs on the restore's own goroutine (restores run beside
+	// processing, with the task's partitions paused) and should return
+	// quickly: the task waits for it.
 	OnRestore func(RestoreProgress)
 
 	// OnStateChange, if set, is called at every change of the App's
@@ -178,6 +180,14 @@ type Config struct {
 	// next start, and Run returns. Default 20s, within Kubernetes' default
 	// grace period of 30s.
 	ShutdownTimeout time.Duration
+	// StandbyReplicas is the number of standby replicas of each task with
+	// stores: shadow copies of its stores that other instances of the App
+	// keep up to date from the changelogs, so that when the task moves
+	// (its owner crashed or left) its new owner, the instance with the
+	// smallest lag, restores only the tail. Each standby costs its
+	// instance a Pebble database, disk, and a client reading the
+	// changelogs. Ignored with InMemoryState. Default 0 (none).
+	StandbyReplicas int
 }
 
 // RestoreProgress reports the restoration of one store of one task from
@@ -357,6 +367,9 @@ func (c *Config) validate() error {
 		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 8 MiB)", c.MemTableBytes)
 	} else if c.MemTableBytes > 0 && c.MemTableBytes < MinMemTableBytes {
 		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 8 MiB", c.MemTableBytes, MinMemTableBytes)
+	}
+	if c.StandbyReplicas < 0 {
+		bad("StandbyReplicas", "is %d: it must not be negative (zero, the default, keeps no standbys)", c.StandbyReplicas)
 	}
 	if c.StoreCacheBytes < 0 {
 		bad("StoreCacheBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.StoreCacheBytes)

@@ -76,12 +76,23 @@ func soakConfig(brokers []string, dir, instance string) stream.Config {
 		Guarantee:  soakGuarantee(),
 		// Small caches: commits flush to the changelogs mid-stream.
 		StoreCacheBytes: 16 << 10,
+		// Standbys on: members are SIGKILLed while they hold standbys,
+		// and tasks fail over to them (cooperative rebalancing is always
+		// on). BROOK_SOAK_STANDBYS=0 turns them off.
+		StandbyReplicas: soakStandbys(),
 		ClientOpts:      []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
 	}
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	return cfg
+}
+
+func soakStandbys() int {
+	if n, err := strconv.Atoi(os.Getenv("BROOK_SOAK_STANDBYS")); err == nil {
+		return n
+	}
+	return 1
 }
 
 func soakGuarantee() stream.Guarantee {

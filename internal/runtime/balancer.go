@@ -19,11 +19,10 @@ import (
 // prefers a member that has the task's state on disk when a task moves, and
 // balances the number of tasks per member to within one.
 //
-// It is eager: a rebalance revokes every partition, and every task resumes
-// from its committed state (state stays on disk, so a task that comes back
-// restores only its changelog's tail). Cooperative rebalancing, where tasks
-// that stay keep running, lost records under exactly-once in our tests with
-// franz-go's transaction session: see docs/ARCHITECTURE.md.
+// It is cooperative (KIP-429): members report the partitions they own,
+// the tasks that stay are not revoked and keep running, and a task that
+// moves is revoked first and assigned to its new owner in a follow-up
+// rebalance (kgo's AdjustCooperative). See cooperative.go.
 type balancer struct {
 	e *Engine
 }
@@ -41,11 +40,15 @@ type memberData struct {
 	// Endpoint is the member's Config.ApplicationServer, for queries
 	// across instances; empty when it advertises none. Since version 2.
 	Endpoint string `json:"endpoint,omitempty"`
+	// Offsets holds, per task this member has state for (active or
+	// standby), the changelog offsets its state reached, summed over the
+	// task's stores: the larger, the less a member has to restore.
+	Offsets map[string]int64 `json:"offsets,omitempty"`
 }
 
 func (b *balancer) ProtocolName() string { return balancerProtocol }
 
-func (b *balancer) IsCooperative() bool { return false }
+func (b *balancer) IsCooperative() bool { return true }
 
 func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32, _ int32) []byte {
 	m := kmsg.NewConsumerMemberMetadata()
@@ -53,7 +56,7 @@ func (b *balancer) JoinGroupMetadata(topics []string, current map[string][]int32
 	// The metadata stays the same across restarts (no generation), so that
 	// a static member's restart is not a rebalance.
 	m.Topics = topics
-	ud, _ := json.Marshal(memberData{V: memberDataVersion, State: b.e.localTasks(), Endpoint: b.e.o.ApplicationServer})
+	ud, _ := json.Marshal(memberData{V: memberDataVersion, State: b.e.localTasks(), Endpoint: b.e.o.ApplicationServer, Offsets: b.e.offsets()})
 	m.UserData = ud
 	for _, t := range slices.Sorted(func(yield func(string) bool) {
 		for t := range current {
@@ -100,7 +103,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 	var refs []*kmsg.JoinGroupResponseMember
 	var endpoints []string
 	cb.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
-		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}}
+		mt := memberTasks{owned: map[topo.TaskID]bool{}, state: map[topo.TaskID]bool{}, offsets: map[topo.TaskID]int64{}}
 		for _, o := range meta.OwnedPartitions {
 			if s := b.e.topicTo[o.Topic]; s != nil {
 				for _, p := range o.Partitions {
@@ -113,6 +116,12 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 			for _, s := range md.State {
 				if id, ok := parseTaskID(s); ok {
 					mt.state[id] = true
+				}
+			}
+			for s, o := range md.Offsets {
+				if id, ok := parseTaskID(s); ok {
+					mt.state[id] = true
+					mt.offsets[id] = o
 				}
 			}
 		}
@@ -134,14 +143,32 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 			}
 		}
 	}
+	standbys := pickStandbys(members, assigned, b.stateful, b.e.o.StandbyReplicas)
+	standby := map[string][]string{} // member id -> its standby tasks
+	for i, ts := range standbys {
+		for _, id := range ts {
+			standby[refs[i].MemberID] = append(standby[refs[i].MemberID], id.String())
+		}
+	}
 	plan.AdjustCooperative(cb)
-	return b.e.withPlacement(plan, refs, endpoints, tasks)
+	return b.e.withPlacement(plan, refs, endpoints, tasks, standby)
+}
+
+// stateful reports whether task id has stores.
+func (b *balancer) stateful(id topo.TaskID) bool {
+	for _, s := range b.e.o.Subs {
+		if s.ID == id.Subtopology {
+			return len(s.Stores) > 0
+		}
+	}
+	return false
 }
 
 // memberTasks is what the leader knows of a member: the tasks it runs and
 // the tasks it has state for.
 type memberTasks struct {
 	owned, state map[topo.TaskID]bool
+	offsets      map[topo.TaskID]int64 // reported changelog offsets (standby.go)
 }
 
 // assignTasks spreads tasks over members: each gets len(tasks)/len(members)
@@ -180,7 +207,23 @@ func assignTasks(members []memberTasks, tasks []topo.TaskID) [][]topo.TaskID {
 		}
 	}
 	pass(func(m memberTasks, id topo.TaskID) bool { return m.owned[id] })
-	pass(func(m memberTasks, id topo.TaskID) bool { return m.state[id] })
+	// A task that moves goes to the member with its state that reported
+	// the largest changelog offsets for it (the smallest lag).
+	for _, id := range tasks {
+		if done[id] {
+			continue
+		}
+		best := -1
+		for m := range members {
+			if members[m].state[id] && can(m) && (best < 0 || members[m].offsets[id] > members[best].offsets[id]) {
+				best = m
+			}
+		}
+		if best >= 0 {
+			take(best, id)
+			done[id] = true
+		}
+	}
 	for _, id := range tasks {
 		if done[id] {
 			continue

@@ -73,6 +73,9 @@ type Options struct {
 	// ApplicationServer is the endpoint ("host:port") this member
 	// advertises to the group for queries across instances; empty for none.
 	ApplicationServer string
+	// StandbyReplicas is the number of standby replicas of each task with
+	// stores kept on other members (standby.go).
+	StandbyReplicas int
 	// WallClock is set when the topology has processors that may schedule
 	// wall-clock punctuators: tasks then get a tick every CommitInterval.
 	WallClock bool
@@ -152,6 +155,14 @@ type Engine struct {
 	// does: commits and the leave of the group stop waiting then.
 	sctx    context.Context
 	scancel context.CancelCauseFunc
+	restoreSlots chan struct{}                 // bounds the restores running at once (restorer.go)
+	dbClosing    map[topo.TaskID]chan struct{} // databases closing (dbclose.go), guarded by mu
+	wakeState
+	standbyState
+	// sessRevoked is set when a revoke found no transaction open: the
+	// session stays marked revoked until an End, so the loop ends an
+	// empty one (cooperative.go).
+	sessRevoked atomic.Bool
 }
 
 type tp struct {
@@ -162,11 +173,14 @@ type tp struct {
 // task is the runtime's side of a topo.Task: the worker it lives on and the
 // offsets it has processed.
 type task struct {
-	t        *topo.Task
-	w        *worker
-	next     map[tp]kgo.EpochOffset // written by the worker, read at a barrier
-	logs     []*changelog
-	restored bool // written by the worker, read at a barrier
+	t    *topo.Task
+	w    *worker
+	next map[tp]kgo.EpochOffset // written by the worker, read at a barrier
+	logs []*changelog
+	// restored is set by the loop, holding mu, when the task's restore
+	// has caught up (restorer.go); until then its partitions are paused.
+	restored bool
+	job      *restoreJob // the restore in progress, guarded by mu
 	// failed is set when processing, a punctuation or Init of the task
 	// returned an error: what it did since the last commit may be half
 	// of a record. Written by the worker, read at a barrier.
@@ -189,6 +203,7 @@ func New(o Options) *Engine {
 		h:    newHealth(),
 		life: newLifecycle(o.OnStateChange, o.Logger),
 		met:  newRegistry(),
+		restoreSlots: make(chan struct{}, max(2*o.Workers, 4)),
 	}
 	e.sctx, e.scancel = context.WithCancelCause(context.Background())
 	for _, s := range o.Subs {
@@ -328,6 +343,8 @@ func (e *Engine) run(ctx context.Context) error {
 		e.closeTask(t, false)
 	}
 	e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
+	e.stopAllStandbys()
+	e.waitAllClosed()
 	e.mu.Unlock()
 	cl.AllowRebalance()
 	// Close leaves the group, and waits for a join in progress to end
@@ -384,7 +401,13 @@ func (e *Engine) loop(ctx context.Context) {
 			wait = time.Millisecond
 		}
 		pctx, pcancel := context.WithTimeout(ctx, wait)
+		e.wakeMu.Lock()
+		e.pollCancel = pcancel
+		e.wakeMu.Unlock()
 		fs := e.cl.PollRecords(pctx, e.o.MaxPollRecords)
+		e.wakeMu.Lock()
+		e.pollCancel = nil
+		e.wakeMu.Unlock()
 		pcancel()
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -406,6 +429,8 @@ func (e *Engine) loop(ctx context.Context) {
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		e.mu.Lock()
+		e.finishRestoresLocked()
+		e.reconcileStandbysLocked()
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
 			if err := e.sess.Begin(); err != nil {
 				e.mu.Unlock()
@@ -445,6 +470,9 @@ func (e *Engine) loop(ctx context.Context) {
 				e.inTxn = true
 			}
 			for _, t := range e.tasks {
+				if !t.restored {
+					continue
+				}
 				if !e.send(ctx, t.w, item{task: t, punctuate: now}) {
 					e.incomplete.Store(true)
 				}
@@ -525,7 +553,7 @@ func (e *Engine) commitLocked(ctx context.Context) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, t := range e.tasks {
-		if !t.failed {
+		if !t.failed && t.restored {
 			t.t.Committed()
 		}
 		for k, eo := range t.next {
@@ -702,22 +730,14 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	e.noteRebalance() // when no revoke came first
 	defer e.noteAssigned()
 	e.applyDropsLocked()
-	// Eager: every partition was revoked before this assignment, so a task
-	// still here missed its revoke (GroupTransactSession skips the user's
-	// revoke/lost callback while its flag from an earlier one is still set,
-	// which only End resets). Its state may be stale: drop it.
-	if len(e.tasks) > 0 {
-		e.log.Warn("dropping tasks whose revoke was not delivered", "tasks", len(e.tasks))
-		e.barrier()
-		if e.sess != nil {
-			e.discardLocked()
-		}
-		for _, t := range e.tasks {
-			t.w.tasks--
-			e.closeTask(t, true)
-		}
-		e.tasks, e.byPart = map[topo.TaskID]*task{}, map[tp]*task{}
-	}
+	// Cooperative: assigned holds only the partitions new to this member.
+	e.missedRevokesLocked(assigned)
+	e.addTasksLocked(assigned)
+}
+
+// addTasksLocked makes the tasks of newly assigned partitions. e.mu must
+// be held.
+func (e *Engine) addTasksLocked(assigned map[string][]int32) {
 	for topic, parts := range assigned {
 		sub := e.topicTo[topic]
 		if sub == nil {
@@ -738,10 +758,14 @@ func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	}
 }
 
-// newTask makes a task, opens its state and queues its restoration on its
-// worker, ahead of its first records. e.mu must be held.
+// newTask makes a task, opens its state and starts restoring it beside
+// processing, with its partitions paused until it has caught up
+// (restorer.go). e.mu must be held.
 func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 	var db state.TaskDB
+	if sb := e.standbys[id]; sb != nil {
+		e.stopStandby(sb) // its state is this task's, nearly restored
+	}
 	if len(sub.Stores) > 0 {
 		var err error
 		if db, err = e.openDB(id); err != nil {
@@ -763,7 +787,7 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 	e.log.Info("task assigned", "task", id, "worker", t.w.id)
 	if db != nil {
 		e.initStores(t)
-		t.w.in <- item{task: t, restore: true}
+		e.startRestore(t)
 	}
 	return t, nil
 }
@@ -772,6 +796,7 @@ func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
 // worker idle.
 func (e *Engine) closeTask(t *task, abort bool) {
 	e.closeTaskMetrics(t)
+	e.stopRestore(t)
 	if err := t.t.Close(); err != nil {
 		e.log.Warn("closing task processors", "task", t.t.ID, "err", err)
 	}
@@ -784,15 +809,22 @@ func (e *Engine) closeTask(t *task, abort bool) {
 	if abort {
 		t.t.DB.Abort()
 	}
+	if !e.closing {
+		e.closeDBLater(t.t.ID, t.t.DB) // dbclose.go
+		return
+	}
 	if err := t.t.DB.Close(); err != nil {
 		e.log.Warn("closing task state", "task", t.t.ID, "err", err)
 	}
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if revokeIsEmpty(revoked) {
+		return // cooperative: the end of a session that kept everything
+	}
 	e.noteRebalance()
 	if e.sess != nil {
-		e.revokeTxn(ctx, revoked)
+		e.revokeTxn(ctx, revoked, false)
 		return
 	}
 	e.mu.Lock()
@@ -807,9 +839,12 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if revokeIsEmpty(lost) {
+		return
+	}
 	e.noteRebalance()
 	if e.sess != nil {
-		e.revokeTxn(ctx, lost)
+		e.revokeTxn(ctx, lost, true)
 		return
 	}
 	e.mu.Lock()

@@ -53,7 +53,7 @@ func (e *Engine) transactionalID() (string, error) {
 // e.mu must be held and the workers idle (commitLocked's barrier).
 func (e *Engine) commitTxn(ctx context.Context) error {
 	if !e.inTxn {
-		return nil
+		return e.endEmptyLocked(ctx)
 	}
 	commit := !e.failed.Load() && e.prodErr.Load() == nil && !e.incomplete.Swap(false)
 	if commit {
@@ -135,7 +135,9 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	}
 	for _, t := range e.tasks {
 		clear(t.next)
-		t.t.Committed()
+		if t.restored { // a restoring task is the restore's (restorer.go)
+			t.t.Committed()
+		}
 	}
 	return nil
 }
@@ -147,6 +149,9 @@ func (e *Engine) discardLocked() {
 	e.abortStores()
 	for _, t := range e.tasks {
 		clear(t.next)
+		if !t.restored {
+			continue // restoring beside processing: nothing to roll back
+		}
 		t.t.Rollback()
 		for _, c := range t.logs {
 			if ck, ok, err := t.t.DB.Checkpoint(c.store.Name()); err == nil && ok {
@@ -188,23 +193,6 @@ func (e *Engine) abortUnconfirmed(first error) error {
 	}
 }
 
-// rejoinLocked runs after abortUnconfirmed: the failed End may have
-// committed on the broker (its answer was lost), so neither the local
-// stores nor the consumer's positions can be trusted. Every task is
-// dropped, so no record is processed from a stale position, and the member
-// rejoins the group: the tasks come back with the group's committed offsets
-// and restore their changelogs' tails, whichever way the transaction ended.
-// e.mu must be held and the workers idle.
-func (e *Engine) rejoinLocked() {
-	all := map[string][]int32{}
-	for k := range e.byPart {
-		all[k.topic] = append(all[k.topic], k.partition)
-	}
-	e.dropLocked(all, true)
-	e.log.Info("transaction aborted after the broker was unreachable; rejoining the group to resume from the committed offsets")
-	e.cl.ForceRebalance()
-}
-
 // isVerdict reports whether err is the broker's final answer (a Kafka
 // error that retrying does not change, such as an authorization failure):
 // such an error stops the App as before, instead of an abort and a rejoin
@@ -229,17 +217,18 @@ func (e *Engine) txnError(err error) error {
 	return fmt.Errorf("brook: end transaction: %w", err)
 }
 
-// revokeTxn handles a revoke or loss under exactly-once. The open
-// transaction can no longer commit offsets for the partitions leaving, so
-// it is aborted here, before the partitions go to another member, and
-// the tasks are dropped with their uncommitted writes.
+// revokeTxn handles a revoke or loss under exactly-once. A revoke drops
+// the tasks that move and leaves the open transaction to the loop, whose
+// End aborts it through the session (see cooperative.go). On a loss every
+// partition is gone: the open transaction, which can no longer commit, is
+// aborted here and the tasks are dropped with their uncommitted writes.
 //
 // The transaction session calls this holding a lock that ending a
 // transaction through the session needs, so it must not wait for the
 // loop's End: if one is in progress, the drop is deferred to its end (the
 // session then aborts or has committed; either is correct), and the abort
 // goes straight to the client.
-func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
+func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32, lost bool) {
 	if !e.txnMu.TryLock() {
 		e.pmu.Lock()
 		e.pending = append(e.pending, parts)
@@ -250,6 +239,11 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
+		return
+	}
+	if !lost {
+		// Cooperative: the partitions that stay keep going (cooperative.go).
+		e.revokeCooperativeLocked(parts)
 		return
 	}
 	e.barrier()

@@ -46,6 +46,10 @@ type placementData struct {
 	// advertise it, empty for a member that got none. Members with no
 	// endpoint are not listed.
 	Hosts map[string][]string `json:"hosts,omitempty"`
+	// Standby lists the tasks the receiving member keeps standby
+	// replicas of (standby.go); the one field that differs between
+	// members' assignments.
+	Standby []string `json:"standby,omitempty"`
 }
 
 // Placement is what a member learnt at its last assignment: which endpoint
@@ -96,12 +100,12 @@ func (e *Engine) Subtopologies() []*topo.Subtopology { return e.o.Subs }
 // endpoints[i] is the endpoint of refs[i]; tasks are all the tasks. The
 // placement is read from the plan itself when it is sent, so it lists
 // exactly what each member is assigned, whatever the balancing.
-func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, tasks []topo.TaskID) kgo.IntoSyncAssignment {
+func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, tasks []topo.TaskID, standby map[string][]string) kgo.IntoSyncAssignment {
 	eps := make(map[string]string, len(refs))
 	for i, r := range refs {
 		eps[r.MemberID] = endpoints[i]
 	}
-	return placementPlan{e: e, plan: plan, endpoints: eps, tasks: tasks}
+	return placementPlan{e: e, plan: plan, endpoints: eps, tasks: tasks, standby: standby}
 }
 
 // encodePlacement makes the user data of every member's assignment from
@@ -133,6 +137,7 @@ type placementPlan struct {
 	plan      *kgo.BalancePlan
 	endpoints map[string]string // by member id
 	tasks     []topo.TaskID
+	standby   map[string][]string // by member id: its standby tasks (standby.go)
 }
 
 // IntoSyncAssignment implements kgo.IntoSyncAssignment: the plan's
@@ -181,6 +186,9 @@ func (p placementPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignme
 			a.Topics = append(a.Topics, at)
 		}
 		a.UserData = ud
+		if sb := p.standby[member]; len(sb) > 0 && ud != nil {
+			a.UserData = withStandby(ud, sb)
+		}
 		s := kmsg.NewSyncGroupRequestGroupAssignment()
 		s.MemberID = member
 		s.MemberAssignment = a.AppendTo(nil)
@@ -234,7 +242,29 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 		}
 	}
 	e.placement.Store(p)
+	var ids []topo.TaskID
+	for _, s := range pd.Standby {
+		if id, ok := parseTaskID(s); ok {
+			ids = append(ids, id)
+		}
+	}
+	e.standbyWant.Store(&ids)
 	return parts, nil
+}
+
+// withStandby returns the placement user data ud with the standby tasks
+// of one member added.
+func withStandby(ud []byte, standby []string) []byte {
+	var pd placementData
+	if err := json.Unmarshal(ud, &pd); err != nil {
+		return ud
+	}
+	pd.Standby = standby
+	b, err := json.Marshal(pd)
+	if err != nil {
+		return ud
+	}
+	return b
 }
 
 func compareTasks(a, b topo.TaskID) int {

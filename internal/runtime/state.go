@@ -136,6 +136,7 @@ func (e *Engine) openDB(id topo.TaskID) (state.TaskDB, error) {
 	if e.o.InMemory {
 		return state.NewMemDB(), nil
 	}
+	e.waitClosed(id) // a close of the same directory in progress (dbclose.go)
 	dir := filepath.Join(e.o.StateDir, e.o.AppID, id.String())
 	db, wiped, err := state.OpenOrWipe(dir, state.Options{Cache: e.cache, MemTableSize: e.o.MemTableBytes, Logger: e.log.WithGroup("pebble")})
 	if err != nil {
@@ -176,7 +177,7 @@ func (e *Engine) initStores(t *task) {
 }
 
 // restore brings every store of t up to the end of its changelog. It runs
-// on t's worker before any record of t.
+// on a goroutine of its own while t's partitions are paused (restorer.go).
 func (e *Engine) restore(ctx context.Context, t *task) error {
 	adm := kadm.NewClient(e.cl)
 	p := t.t.ID.Partition
@@ -367,7 +368,9 @@ func (e *Engine) commitStores() error {
 		}
 		if err := t.t.DB.Commit(cps); err != nil {
 			errs = append(errs, fmt.Errorf("brook: task %s: commit state: %w", t.t.ID, err))
+			continue
 		}
+		e.noteProgress(t)
 	}
 	return errors.Join(errs...)
 }
@@ -375,7 +378,7 @@ func (e *Engine) commitStores() error {
 // abortStores drops every task's uncommitted store writes.
 func (e *Engine) abortStores() {
 	for _, t := range e.tasks {
-		if t.t.DB != nil {
+		if t.t.DB != nil && t.restored {
 			t.t.DB.Abort()
 		}
 	}

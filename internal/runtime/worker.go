@@ -34,7 +34,8 @@ type item struct {
 	task    *task
 	recs    []*kgo.Record
 	barrier *sync.WaitGroup
-	restore bool
+	// init runs the task's processors' Init once its restore is done.
+	init bool
 	// punctuate, when not zero, is a wall-clock punctuation tick.
 	punctuate time.Time
 }
@@ -48,18 +49,7 @@ func (w *worker) run(e *Engine) {
 		if e.failed.Load() {
 			continue
 		}
-		if it.restore {
-			if err := e.restore(e.ctx, it.task); err != nil {
-				if e.ctx.Err() == nil {
-					e.fail(err)
-				}
-				continue
-			}
-			it.task.restored = true
-			e.life.taskRestored(it.task.t.ID)
-			e.qmu.Lock()
-			e.dbs[it.task.t.ID] = it.task.t.DB
-			e.qmu.Unlock()
+		if it.init {
 			if err := it.task.t.Init(); err != nil {
 				it.task.failed = true
 				e.fail(err)

@@ -1,0 +1,6 @@
+//go:build race
+
+package stream_test
+
+// raceEnabled: the race detector slows processing several times over.
+const raceEnabled = true
