@@ -153,8 +153,8 @@ type Engine struct {
 	met       *registry                 // the metrics (metrics.go)
 	// sctx ends (errShutdownTimeout) ShutdownTimeout after Run's context
 	// does: commits and the leave of the group stop waiting then.
-	sctx    context.Context
-	scancel context.CancelCauseFunc
+	sctx         context.Context
+	scancel      context.CancelCauseFunc
 	restoreSlots chan struct{}                 // bounds the restores running at once (restorer.go)
 	dbClosing    map[topo.TaskID]chan struct{} // databases closing (dbclose.go), guarded by mu
 	wakeState
@@ -200,9 +200,9 @@ func New(o Options) *Engine {
 		changelogs: map[string]bool{},
 		dbs:        map[topo.TaskID]state.TaskDB{},
 
-		h:    newHealth(),
-		life: newLifecycle(o.OnStateChange, o.Logger),
-		met:  newRegistry(),
+		h:            newHealth(),
+		life:         newLifecycle(o.OnStateChange, o.Logger),
+		met:          newRegistry(),
 		restoreSlots: make(chan struct{}, max(2*o.Workers, 4)),
 	}
 	e.sctx, e.scancel = context.WithCancelCause(context.Background())

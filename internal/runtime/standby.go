@@ -31,7 +31,6 @@ import (
 // leader gives it to the member that can take it with the largest offset,
 // the smallest lag, and places standbys the same way.
 
-
 // pickStandbys chooses up to n standbys per task with stores among the
 // members other than its active owner: the member with the largest
 // reported offset for the task first, then the one with the fewest
