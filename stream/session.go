@@ -3,8 +3,8 @@ package stream
 import (
 	"bytes"
 	"cmp"
-	"slices"
 	"encoding/binary"
+	"slices"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/serde"
