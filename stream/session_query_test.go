@@ -173,3 +173,94 @@ func TestSessionStoreApp(t *testing.T) {
 		"a [12000,14000] 2 @14000",
 	}, got)
 }
+
+// Two Apps of one group split two partitions: for every key exactly one
+// answers Fetch and FetchSession with the key's exact sessions; the other's
+// FetchSession fails with a *NotLocalError naming the owner, and its Fetch
+// yields nothing and leaves the *NotLocalError in Err.
+func TestSessionStoreNotLocal(t *testing.T) {
+	k := kafkatest.New(t)
+	k.Topic("clicks", 2)
+	k.Topic("session-counts", 2)
+	keys := []string{"apple", "banana", "cherry", "date", "elder", "fig"}
+	var recs []*kgo.Record
+	for i, key := range keys {
+		// Each key: a session [1000, 1000+i*100] of i+1 records.
+		for j := 0; j <= i; j++ {
+			recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte(key), Value: []byte("x"), Timestamp: time.UnixMilli(1000 + int64(j)*100)})
+		}
+	}
+	k.Produce(false, recs...)
+	hosts := []string{"host-a.example:7001", "host-b.example:7002"}
+	apps := map[string]*stream.App{}
+	views := map[string]state.ReadOnlySession[string, int64]{}
+	for _, h := range hosts {
+		app, err := stream.New(sessionTopology(stream.OnWindowUpdate()), stream.Config{AppID: "session-owners", Brokers: k.Addrs, StateDir: t.TempDir(), ApplicationServer: h})
+		require.NoError(t, err)
+		errc := make(chan error, 1)
+		go func() { errc <- app.Run(context.Background()) }()
+		t.Cleanup(func() {
+			app.Close()
+			require.NoError(t, <-errc)
+		})
+		apps[h] = app
+		ss, err := stream.SessionStore[string, int64](app, "sessions")
+		require.NoError(t, err)
+		views[h] = ss
+	}
+	want := func(i int) []string {
+		return []string{fmt.Sprintf("%s [1000,%d] %d", keys[i], 1000+i*100, i+1)}
+	}
+	// Wait until both hold a partition and every key's session is
+	// committed at its owner.
+	settled := func() error {
+		for h, app := range apps {
+			owners, err := app.StoreOwners("sessions")
+			if err != nil {
+				return err
+			}
+			if len(owners) != 2 {
+				return fmt.Errorf("%s sees %+v", h, owners)
+			}
+		}
+		for i, key := range keys {
+			md, err := apps[hosts[0]].KeyOwner[string]("sessions", key)
+			if err != nil {
+				return err
+			}
+			if got := sessions(views[md.Active.String()].Fetch(key)); fmt.Sprint(got) != fmt.Sprint(want(i)) {
+				return fmt.Errorf("%s at %s: %v", key, md.Active, got)
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for err := settled(); err != nil; err = settled() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, key := range keys {
+		md, err := apps[hosts[0]].KeyOwner[string]("sessions", key)
+		require.NoError(t, err)
+		owner, other := md.Active.String(), hosts[0]
+		if owner == hosts[0] {
+			other = hosts[1]
+		}
+		assert.Equal(t, want(i), sessions(views[owner].Fetch(key)), key)
+		require.NoError(t, views[owner].Err())
+		n, ok, err := views[owner].FetchSession(key, 1000, 1000+int64(i)*100)
+		require.NoError(t, err)
+		assert.True(t, ok, key)
+		assert.Equal(t, int64(i+1), n, key)
+
+		var nl *stream.NotLocalError
+		_, _, err = views[other].FetchSession(key, 1000, 1000+int64(i)*100)
+		require.ErrorAs(t, err, &nl, key)
+		assert.Equal(t, md.Active, nl.Owner, key)
+		assert.Equal(t, md.Partition, nl.Partition, key)
+		assert.Empty(t, sessions(views[other].Fetch(key)), key)
+		require.ErrorAs(t, views[other].Err(), &nl, key)
+	}
+}
