@@ -41,8 +41,9 @@ func SessionWindowedBy[K, V any](g Grouped[K, V], w window.SessionWindows) Sessi
 // Emit returns g with emit strategy s, as Kafka Streams'
 // SessionWindowedKStream#emitStrategy. Default OnWindowUpdate. With
 // OnWindowClose a session's aggregate is forwarded once, with no old
-// value and the session's end as timestamp, when stream time passes its
-// end + grace (end < stream time - grace); replaced sessions are not
+// value and the session's end as timestamp, when no record can extend it
+// any more: when stream time passes its end + gap + grace (end < stream
+// time - grace - gap, as Kafka Streams); replaced sessions are not
 // forwarded (no tombstones). The close time up to which sessions were
 // forwarded is kept in the session store, so under exactly-once each
 // final result is forwarded exactly once across restarts and
@@ -172,7 +173,7 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 			if merged.end < stime-w.GraceMs {
 				tk.Drop(name, topo.DropLate)
 				if onClose {
-					return emitClosedSessions(tk, st, store, segI, stime-grace-1, ks, as, next)
+					return emitClosedSessions(tk, st, store, segI, stime-grace-w.GapMs-1, ks, as, next)
 				}
 				return nil
 			}
@@ -203,10 +204,17 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 				if err := next(tk, Record[window.Windowed[K], change[A]]{Key: wk, Value: change[A]{new: merged.agg, hasNew: true}, Timestamp: merged.end, Headers: r.Headers}); err != nil {
 					return err
 				}
-			} else if err := emitClosedSessions(tk, st, store, segI, stime-grace-1, ks, as, next); err != nil {
+			} else if err := emitClosedSessions(tk, st, store, segI, stime-grace-w.GapMs-1, ks, as, next); err != nil {
 				return err
 			}
-			if seg := (stime - retention + 1) / segI; seg > liveSeg && seg > 0 {
+			// Sessions ending before stream time - retention + 1 have
+			// expired; with emit on close, one that ends right at
+			// stream time - retention is not emitted yet, so keep it.
+			liveFrom := stime - retention + 1
+			if onClose {
+				liveFrom--
+			}
+			if seg := liveFrom / segI; seg > liveSeg && seg > 0 {
 				liveSeg = seg
 				if err := st.DeleteRange(state.WindowSegmentStart(0), state.WindowSegmentStart(seg)); err != nil {
 					return storeErr(store, err)
@@ -219,7 +227,7 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 }
 
 // emitClosedSessions forwards, once, every session of st that closed
-// since the last call (end in (last, closeTime], last being the close
+// (that no record can extend any more) since the last call (end in (last, closeTime], last being the close
 // time kept under emittedKey), and keeps closeTime there. Forwards carry
 // the session's end as timestamp and no old value.
 func emitClosedSessions[K, A any](tk *topo.Task, st *state.CachedStore, store string, segI, closeTime int64, ks serde.Serde[K], as serde.Serde[A], next proc[window.Windowed[K], change[A]]) error {
