@@ -47,10 +47,8 @@ func SessionWindowedBy[K, V any](g Grouped[K, V], w window.SessionWindows) Sessi
 // forwarded (no tombstones). The close time up to which sessions were
 // forwarded is kept in the session store, so under exactly-once each
 // final result is forwarded exactly once across restarts and
-// rebalances. A record can still merge with a session that has closed
-// (its end is within the gap of the record and the record is not late),
-// as in Kafka Streams: the merged session is then forwarded when it
-// closes too.
+// rebalances. A closed session is also past the store's retention (gap +
+// grace): no later record merges with it.
 func (g SessionGrouped[K, V]) Emit(s EmitStrategy) SessionGrouped[K, V] {
 	g.emit = s
 	return g
