@@ -66,6 +66,9 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashWindowedEnv) != "" {
 		b = crashWindowedTopology()
 	}
+	if os.Getenv(crashSessionEnv) != "" {
+		b = crashSessionTopology()
+	}
 	app, err := stream.New(b, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

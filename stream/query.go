@@ -202,6 +202,9 @@ func WindowStore[K, V any](a *App, name string) (state.ReadOnlyWindow[K, V], err
 		}
 		ks, ok1 := d.KeySerde.(serde.Serde[K])
 		vs, ok2 := d.ValueSerde.(serde.Serde[V])
+		if d.Session {
+			return nil, fmt.Errorf("%w: store %q is a session store: read it with stream.SessionStore", ErrUnknownStore, name)
+		}
 		if !ok1 || !ok2 || d.RetentionMs <= 0 {
 			return nil, fmt.Errorf("%w: store %q is not a window store of %T and %T", ErrUnknownStore, name, *new(K), *new(V))
 		}
@@ -247,6 +250,126 @@ func (w *appWindow[K, V]) Err() error {
 	defer w.mu.Unlock()
 	if w.last == nil {
 		return nil
+	}
+	return w.last.Err()
+}
+
+// SessionStore returns a view of the session store called name (the store
+// of a session-windowed aggregation, named with Materialized), typed by
+// the key serde and the aggregate's serde the topology gave it, for
+// interactive queries, as Kafka Streams' ReadOnlySessionStore:
+// Fetch(key) yields every session of key the store holds, by end then
+// start; FetchSession(key, start, end) returns one session's aggregate;
+// FetchAll yields the sessions of every key of the partitions this
+// instance holds, one partition after another. A session's Window holds
+// its first and last record's timestamps, both inclusive. It reads
+// committed state, as Store does. Fetch and FetchSession find the key's
+// partition by hashing its serialized key, as StoreView.Get does: when
+// this instance does not hold it, FetchSession fails with a
+// *NotLocalError, and Fetch yields nothing and Err returns the
+// *NotLocalError. It fails with ErrUnknownStore if the topology has no
+// such session store or K and V are not its types.
+//
+//	sessions, err := stream.SessionStore[string, int64](app, "sessions")
+//	for s, n := range sessions.Fetch("alice") { ... }
+//	n, ok, err := sessions.FetchSession("alice", s.Window.Start, s.Window.End)
+func SessionStore[K, V any](a *App, name string) (state.ReadOnlySession[K, V], error) {
+	for _, d := range a.b.g.Stores {
+		if d.Name != name {
+			continue
+		}
+		ks, ok1 := d.KeySerde.(serde.Serde[K])
+		vs, ok2 := d.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 || !d.Session {
+			return nil, fmt.Errorf("%w: store %q is not a session store of %T and %T", ErrUnknownStore, name, *new(K), *new(V))
+		}
+		return &appSession[K, V]{app: a, name: name, ks: ks, vs: vs, retention: d.RetentionMs}, nil
+	}
+	return nil, fmt.Errorf("%w: %q; name session stores with stream.Materialized", ErrUnknownStore, name)
+}
+
+type appSession[K, V any] struct {
+	app       *App
+	name      string
+	ks        serde.Serde[K]
+	vs        serde.Serde[V]
+	retention int64
+	mu        sync.Mutex
+	last      state.ReadOnlySession[K, V] // the view of the latest Fetch or FetchAll, for Err
+	lastErr   error                       // or the error that stopped it before it read
+}
+
+func (w *appSession[K, V]) remember(v state.ReadOnlySession[K, V], err error) {
+	w.mu.Lock()
+	w.last, w.lastErr = v, err
+	w.mu.Unlock()
+}
+
+// partition returns the view of the partition that holds key.
+func (w *appSession[K, V]) partition(key K) (state.ReadOnlySession[K, V], error) {
+	kb, err := w.ks.Serialize(w.name, key)
+	if err != nil {
+		return nil, err
+	}
+	views, n, _ := w.app.eng.Stores(w.name)
+	if n == 0 {
+		return nil, &NotLocalError{Store: w.name, Partition: -1}
+	}
+	p := int32(keyPartitioner.Partition(&kgo.Record{Key: kb}, int(n)))
+	for _, ls := range views {
+		if ls.Partition == p {
+			return state.NewReadOnlySession(ls.Store, w.ks, w.vs, w.name, w.retention), nil
+		}
+	}
+	return nil, &NotLocalError{Store: w.name, Partition: p, Owner: w.app.ownerOf(w.name, p)}
+}
+
+func (w *appSession[K, V]) Fetch(key K) iter.Seq2[window.Windowed[K], V] {
+	return func(yield func(window.Windowed[K], V) bool) {
+		v, err := w.partition(key)
+		w.remember(v, err)
+		if err != nil {
+			return
+		}
+		for k, val := range v.Fetch(key) {
+			if !yield(k, val) {
+				return
+			}
+		}
+	}
+}
+
+func (w *appSession[K, V]) FetchSession(key K, start, end int64) (V, bool, error) {
+	v, err := w.partition(key)
+	if err != nil {
+		var zero V
+		return zero, false, err
+	}
+	return v.FetchSession(key, start, end)
+}
+
+func (w *appSession[K, V]) FetchAll() iter.Seq2[window.Windowed[K], V] {
+	return func(yield func(window.Windowed[K], V) bool) {
+		views, _, _ := w.app.eng.Stores(w.name)
+		parts := make([]state.ReadOnlySession[K, V], len(views))
+		for i, ls := range views {
+			parts[i] = state.NewReadOnlySession(ls.Store, w.ks, w.vs, w.name, w.retention)
+		}
+		m := state.MultiSession(parts)
+		w.remember(m, nil)
+		for k, val := range m.FetchAll() {
+			if !yield(k, val) {
+				return
+			}
+		}
+	}
+}
+
+func (w *appSession[K, V]) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastErr != nil || w.last == nil {
+		return w.lastErr
 	}
 	return w.last.Err()
 }

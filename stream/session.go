@@ -2,7 +2,9 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
+	"slices"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/serde"
@@ -14,8 +16,9 @@ import (
 // aggregate per key and session: Count, Aggregate. Make it with
 // SessionWindowedBy.
 type SessionGrouped[K, V any] struct {
-	g Grouped[K, V]
-	w window.SessionWindows
+	g    Grouped[K, V]
+	w    window.SessionWindows
+	emit EmitStrategy
 }
 
 // SessionWindowedBy aggregates g per key and session of w, as Kafka
@@ -25,11 +28,30 @@ type SessionGrouped[K, V any] struct {
 // them when it bridges several. Results are keyed by window.Windowed[K]
 // (window start and end are the first and last record's timestamps, both
 // inclusive) and written with window.SessionWindowedSerde. Sessions emit
-// on every update: a merge forwards a tombstone for each session it
-// replaced, then the merged one. A record whose merged session ends before
-// stream time - grace is late: dropped and counted.
+// on every update by default: a merge forwards a tombstone for each
+// session it replaced, then the merged one. With Emit(OnWindowClose())
+// each session is forwarded once, when it closes. A record whose merged
+// session ends before stream time - grace is late: dropped and counted.
+// The session store is read with SessionStore (and
+// streamtest.Driver.SessionStore).
 func SessionWindowedBy[K, V any](g Grouped[K, V], w window.SessionWindows) SessionGrouped[K, V] {
 	return SessionGrouped[K, V]{g: g, w: w}
+}
+
+// Emit returns g with emit strategy s, as Kafka Streams'
+// SessionWindowedKStream#emitStrategy. Default OnWindowUpdate. With
+// OnWindowClose a session's aggregate is forwarded once, with no old
+// value and the session's end as timestamp, when no record can extend it
+// any more: when stream time passes its end + gap + grace (end < stream
+// time - grace - gap, as Kafka Streams); replaced sessions are not
+// forwarded (no tombstones). The close time up to which sessions were
+// forwarded is kept in the session store, so under exactly-once each
+// final result is forwarded exactly once across restarts and
+// rebalances. A closed session is also past the store's retention (gap +
+// grace): no later record merges with it.
+func (g SessionGrouped[K, V]) Emit(s EmitStrategy) SessionGrouped[K, V] {
+	g.emit = s
+	return g
 }
 
 // Count counts the records per key and session. Named names the node
@@ -47,14 +69,6 @@ func (g SessionGrouped[K, V]) Count(opts ...Option) Table[window.Windowed[K], in
 // serializes the aggregate. Named and Materialized are as for Count.
 func (g SessionGrouped[K, V]) Aggregate[A any](init func() A, add func(key K, v V, agg A) A, merge func(key K, a, b A) A, as serde.Serde[A], opts ...Option) Table[window.Windowed[K], A] {
 	return sessionAggregate(g, collect(opts), init, add, merge, as)
-}
-
-// sessionKey is the session store key: <segment of end> <key> <end> <start>.
-func sessionKey(dst []byte, segI int64, kb []byte, start, end int64) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, uint64(end/segI))
-	dst = append(dst, kb...)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(end))
-	return binary.BigEndian.AppendUint64(dst, uint64(start))
 }
 
 func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func() A, add func(K, V, A) A, merge func(K, A, A) A, as serde.Serde[A]) Table[window.Windowed[K], A] {
@@ -83,7 +97,9 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 	b.addStore(n, store, s.ks, timestampedSerde[A]{as}, true)
 	def := &b.g.Stores[len(b.g.Stores)-1]
 	retention := w.Retention()
-	def.RetentionMs = retention
+	def.RetentionMs, def.Session = retention, true
+	onClose := sg.emit.onClose
+	grace := w.GraceMs
 	segI := state.WindowSegmentInterval(retention)
 	ks, reuse := s.ks, s.rawKS
 	n.Build = func(t *topo.Task, children []any) (any, error) {
@@ -154,11 +170,17 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 			}
 			if merged.end < stime-w.GraceMs {
 				tk.Drop(name, topo.DropLate)
+				if onClose {
+					return emitClosedSessions(tk, st, store, segI, stime-grace-w.GapMs-1, ks, as, next)
+				}
 				return nil
 			}
 			for _, f := range found {
 				if err := st.Delete(f.key); err != nil {
 					return storeErr(store, err)
+				}
+				if onClose {
+					continue
 				}
 				wk := window.Windowed[K]{Key: r.Key, Window: window.Window{Start: f.start, End: f.end}}
 				if err := next(tk, Record[window.Windowed[K], change[A]]{Key: wk, Value: change[A]{old: f.agg, hasOld: true}, Timestamp: f.end, Headers: r.Headers}); err != nil {
@@ -170,16 +192,27 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 			if err != nil {
 				return &topo.SerdeError{Op: "serialize", Part: "value", Topic: store, Node: name, Err: err}
 			}
-			kbuf = sessionKey(kbuf[:0], segI, kb, merged.start, merged.end)
+			kbuf = state.AppendSessionKey(kbuf[:0], segI, kb, merged.start, merged.end)
 			vbuf = state.AppendTimestamped(vbuf[:0], merged.ts, vb)
 			if err := st.Put(kbuf, vbuf); err != nil {
 				return storeErr(store, err)
 			}
-			wk := window.Windowed[K]{Key: r.Key, Window: window.Window{Start: merged.start, End: merged.end}}
-			if err := next(tk, Record[window.Windowed[K], change[A]]{Key: wk, Value: change[A]{new: merged.agg, hasNew: true}, Timestamp: merged.end, Headers: r.Headers}); err != nil {
+			if !onClose {
+				wk := window.Windowed[K]{Key: r.Key, Window: window.Window{Start: merged.start, End: merged.end}}
+				if err := next(tk, Record[window.Windowed[K], change[A]]{Key: wk, Value: change[A]{new: merged.agg, hasNew: true}, Timestamp: merged.end, Headers: r.Headers}); err != nil {
+					return err
+				}
+			} else if err := emitClosedSessions(tk, st, store, segI, stime-grace-w.GapMs-1, ks, as, next); err != nil {
 				return err
 			}
-			if seg := (stime - retention + 1) / segI; seg > liveSeg && seg > 0 {
+			// Sessions ending before stream time - retention + 1 have
+			// expired; with emit on close, one that ends right at
+			// stream time - retention is not emitted yet, so keep it.
+			liveFrom := stime - retention + 1
+			if onClose {
+				liveFrom--
+			}
+			if seg := liveFrom / segI; seg > liveSeg && seg > 0 {
 				liveSeg = seg
 				if err := st.DeleteRange(state.WindowSegmentStart(0), state.WindowSegmentStart(seg)); err != nil {
 					return storeErr(store, err)
@@ -189,4 +222,68 @@ func sessionAggregate[K, V, A any](sg SessionGrouped[K, V], o options, init func
 		}), nil
 	}
 	return Table[window.Windowed[K], A]{b: b, n: n, ks: window.SessionWindowedSerde(ks), vs: as}
+}
+
+// emitClosedSessions forwards, once, every session of st that closed
+// (that no record can extend any more) since the last call (end in (last, closeTime], last being the close
+// time kept under emittedKey), and keeps closeTime there. Forwards carry
+// the session's end as timestamp and no old value.
+func emitClosedSessions[K, A any](tk *topo.Task, st *state.CachedStore, store string, segI, closeTime int64, ks serde.Serde[K], as serde.Serde[A], next proc[window.Windowed[K], change[A]]) error {
+	last := int64(-1)
+	if b, ok, err := st.Get(emittedKey); err != nil {
+		return storeErr(store, err)
+	} else if ok {
+		if last, _, err = state.SplitTimestamped(b); err != nil {
+			return storeErr(store, err)
+		}
+	}
+	if closeTime <= last {
+		return nil
+	}
+	type entry struct {
+		kb         []byte
+		start, end int64
+		v          []byte
+	}
+	var out []entry
+	lo := max(0, last+1)
+	for k, v := range st.Range(state.WindowSegmentStart(lo/segI), state.WindowSegmentStart(closeTime/segI+1)) {
+		kb, start, end, err := state.SplitSessionKey(k)
+		if err != nil {
+			return storeErr(store, err)
+		}
+		if end >= lo && end <= closeTime {
+			// k and v are valid only in the loop body.
+			out = append(out, entry{bytes.Clone(kb), start, end, bytes.Clone(v)})
+		}
+	}
+	if err := st.Err(); err != nil {
+		return storeErr(store, err)
+	}
+	if err := st.Put(emittedKey, state.AppendTimestamped(nil, closeTime, nil)); err != nil {
+		return storeErr(store, err)
+	}
+	// By end, then key bytes, then start: the order sessions closed in.
+	slices.SortStableFunc(out, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.end, b.end), bytes.Compare(a.kb, b.kb), cmp.Compare(a.start, b.start))
+	})
+	for _, e := range out {
+		k, err := ks.Deserialize(store, e.kb)
+		if err != nil {
+			return storeErr(store, err)
+		}
+		_, ab, err := state.SplitTimestamped(e.v)
+		if err != nil {
+			return storeErr(store, err)
+		}
+		agg, err := as.Deserialize(store, ab)
+		if err != nil {
+			return storeErr(store, err)
+		}
+		wk := window.Windowed[K]{Key: k, Window: window.Window{Start: e.start, End: e.end}}
+		if err := next(tk, Record[window.Windowed[K], change[A]]{Key: wk, Value: change[A]{new: agg, hasNew: true}, Timestamp: e.end}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

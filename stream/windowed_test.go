@@ -147,22 +147,35 @@ func nonEmpty(s string) []string {
 }
 
 // runSessionScript runs a case of session windows: "window session <gap>
-// [grace=<ms>]"; the store part holds only the "dropped" line (session
-// stores have no query view yet).
+// [grace=<ms>] [emit=close]"; inputs may include "restart"; the store
+// part lists the session store's contents ("<key> [<start>,<end>]
+// <count>", by FetchAll), then the "dropped" line.
 func runSessionScript(t *testing.T, w window.SessionWindows, args, input, wantOut, wantStore []string, ms func(string) time.Duration) {
+	emit := stream.OnWindowUpdate()
 	for _, a := range args {
 		k, v, _ := strings.Cut(a, "=")
-		require.Equal(t, "grace", k, "option %q", a)
-		w = w.Grace(ms(v))
+		switch {
+		case k == "grace":
+			w = w.Grace(ms(v))
+		case k == "emit" && v == "close":
+			emit = stream.OnWindowClose()
+		default:
+			t.Fatalf("unknown option %q", a)
+		}
 	}
 	b := stream.NewBuilder()
 	stream.SessionWindowedBy(stream.Source(b, "in", serde.String(), serde.String()).GroupByKey(), w).
+		Emit(emit).
 		Count(stream.Materialized("sessions")).
 		ToStream().To("out", window.SessionWindowedSerde(serde.String()), serde.Int64())
 	d := streamtest.New(t, b, streamtest.Config{})
 	defer d.Close()
 	in := d.Input("in", serde.String(), serde.String())
 	for _, l := range input {
+		if l == "restart" {
+			d.Restart()
+			continue
+		}
 		k, ts, ok := strings.Cut(l, "@")
 		require.True(t, ok, "input %q", l)
 		n, err := strconv.ParseInt(ts, 10, 64)
@@ -178,5 +191,12 @@ func runSessionScript(t *testing.T, w window.SessionWindows, args, input, wantOu
 		got = append(got, fmt.Sprintf("%s [%d,%d] %s @%d", r.Key.Key, r.Key.Window.Start, r.Key.Window.End, v, r.Timestamp))
 	}
 	assert.Equal(t, wantOut, got, "output")
-	assert.Equal(t, wantStore, []string{fmt.Sprintf("dropped late=%d", d.DroppedRecords()["0_0"].Late)})
+	var st []string
+	ss := d.SessionStore[string, int64]("sessions")
+	for k, v := range ss.FetchAll() {
+		st = append(st, fmt.Sprintf("%s [%d,%d] %d", k.Key, k.Window.Start, k.Window.End, v))
+	}
+	require.NoError(t, ss.Err())
+	st = append(st, fmt.Sprintf("dropped late=%d", d.DroppedRecords()["0_0"].Late))
+	assert.Equal(t, wantStore, st, "store")
 }

@@ -301,8 +301,9 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 				if c.timestamped && v != nil {
 					buf = state.AppendTimestamped(buf[:0], r.Timestamp.UnixMilli(), v)
 					v = buf
-				}
-				if c.timestamped {
+					// Tombstones carry no record time (the producer
+					// stamps them with its clock): only values raise
+					// stream time.
 					c.maxTs = max(c.maxTs, r.Timestamp.UnixMilli())
 				}
 				aerr = rs.Apply(r.Key, v, r.Offset)

@@ -101,6 +101,9 @@ type StoreDef struct {
 	// WindowSizeMs is the size of a window store's windows (the End of a
 	// window is its start plus this), for queries.
 	WindowSizeMs int64
+	// Session marks the window store of a session-windowed aggregation
+	// (keys laid out as state.AppendSessionKey), for queries.
+	Session bool
 }
 
 // WindowChangelogExtraRetentionMs is added to a window store's retention

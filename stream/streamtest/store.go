@@ -147,7 +147,7 @@ func (d *Driver) WindowStore[K, V any](name string) state.ReadOnlyWindow[K, V] {
 		}
 		ks, ok1 := def.KeySerde.(serde.Serde[K])
 		vs, ok2 := def.ValueSerde.(serde.Serde[V])
-		if !ok1 || !ok2 || def.RetentionMs <= 0 {
+		if !ok1 || !ok2 || def.RetentionMs <= 0 || def.Session {
 			d.fatal(fmt.Errorf("%w: store %q is not a window store of %T and %T", stream.ErrUnknownStore, name, *new(K), *new(V)))
 			return nil
 		}
@@ -165,6 +165,48 @@ func (d *Driver) WindowStore[K, V any](name string) state.ReadOnlyWindow[K, V] {
 			parts = append(parts, state.NewReadOnlyWindow(ro, ks, vs, name, def.WindowSizeMs, def.RetentionMs))
 		}
 		return state.MultiWindow(parts)
+	}
+	d.fatal(fmt.Errorf("%w: %q", stream.ErrUnknownStore, name))
+	return nil
+}
+
+// SessionStore returns a read-only view of the session store called name
+// (the store of a session-windowed aggregation) over all the partitions of
+// its sub-topology, as stream.SessionStore does for a running App:
+// Fetch(key) yields every session of key by end then start,
+// FetchSession(key, start, end) returns one session, FetchAll yields every
+// session, one partition after another. It reads committed data. An
+// unknown store, a store that is not a session store, or types other
+// than the store's fail the test.
+//
+//	sessions := d.SessionStore[string, int64]("sessions")
+//	for s, n := range sessions.Fetch("alice") { ... }
+func (d *Driver) SessionStore[K, V any](name string) state.ReadOnlySession[K, V] {
+	d.helper()
+	for _, def := range d.g.Stores {
+		if def.Name != name {
+			continue
+		}
+		ks, ok1 := def.KeySerde.(serde.Serde[K])
+		vs, ok2 := def.ValueSerde.(serde.Serde[V])
+		if !ok1 || !ok2 || !def.Session {
+			d.fatal(fmt.Errorf("%w: store %q is not a session store of %T and %T", stream.ErrUnknownStore, name, *new(K), *new(V)))
+			return nil
+		}
+		var parts []state.ReadOnlySession[K, V]
+		sub := def.Node.Sub()
+		for _, t := range d.tasks {
+			if t.ID.Subtopology != sub {
+				continue
+			}
+			ro, err := t.DB.ReadOnly(name)
+			if err != nil {
+				d.fatal(err)
+				return nil
+			}
+			parts = append(parts, state.NewReadOnlySession(ro, ks, vs, name, def.RetentionMs))
+		}
+		return state.MultiSession(parts)
 	}
 	d.fatal(fmt.Errorf("%w: %q", stream.ErrUnknownStore, name))
 	return nil

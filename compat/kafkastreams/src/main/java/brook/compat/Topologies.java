@@ -46,6 +46,7 @@ final class Topologies {
         WindowTopologies.register();
         SlidingTopologies.register();
         SuppressTopologies.register();
+        SessionTopologies.register();
         // Stateless: filter, map (swap key and value), mapValues.
         def("map-filter", b -> {
             KStream<String, String> in = b.stream("in");
