@@ -1,11 +1,8 @@
 package stream_test
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,36 +31,19 @@ func crashJoinTopology() *stream.Builder {
 	return b
 }
 
-func crashJoinConfig(brokers []string, dir string) stream.Config {
-	cfg := crashConfig(brokers, dir)
-	cfg.AppID, cfg.InstanceID = "jcrash", "jcrash-member"
-	return cfg
-}
-
 // TestCrashJoinChild is the child process; it does nothing in a normal run.
 func TestCrashJoinChild(t *testing.T) {
 	if os.Getenv(crashJoinChildEnv) == "" {
 		t.Skip("runs only as the join crash test's child process")
 	}
-	app, err := stream.New(crashJoinTopology(), crashJoinConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR")))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	if err := app.Run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		os.Exit(3)
-	}
+	crashChildRun(crashJoinTopology(), crashChildConfig("jcrash"))
 }
 
 func TestCrashJoinExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	kills, total := 3, 3000
-	if os.Getenv("BROOK_CRASH_LONG") != "" {
-		kills, total = 25, 40000
-	}
+	kills, total := crashSize(25, 40000)
 	k := kafkatest.New(t)
 	k.Topic("jcrash-in", 4)
 	k.Topic("jcrash-out", 4)
@@ -81,10 +61,7 @@ func TestCrashJoinExactlyOnce(t *testing.T) {
 	t.Logf("the killed children committed %d of %d outputs", before, total)
 	require.Positive(t, before, "the children committed nothing before they were killed")
 
-	app, err := stream.New(crashJoinTopology(), crashJoinConfig(k.Addrs, dir))
-	require.NoError(t, err)
-	go app.Run(context.Background())
-	defer app.Close()
+	app := crashFinalApp(t, crashJoinTopology(), crashAppConfig(k.Addrs, dir, "jcrash"))
 	view, err := app.Store[string, int64]("jcounts")
 	require.NoError(t, err)
 	requireStore(t, view, want, 60*time.Second)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -43,37 +42,20 @@ func crashSSJoinTopology() *stream.Builder {
 	return b
 }
 
-func crashSSJoinConfig(brokers []string, dir string) stream.Config {
-	cfg := crashConfig(brokers, dir)
-	cfg.AppID, cfg.InstanceID = "sscrash", "sscrash-member"
-	return cfg
-}
-
 // TestCrashSSJoinChild is the child process; it does nothing in a normal
 // run.
 func TestCrashSSJoinChild(t *testing.T) {
 	if os.Getenv(crashSSJoinChildEnv) == "" {
 		t.Skip("runs only as the stream-stream join crash test's child process")
 	}
-	app, err := stream.New(crashSSJoinTopology(), crashSSJoinConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR")))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	if err := app.Run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		os.Exit(3)
-	}
+	crashChildRun(crashSSJoinTopology(), crashChildConfig("sscrash"))
 }
 
 func TestCrashSSJoinExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	kills, total := 3, 3000
-	if os.Getenv("BROOK_CRASH_LONG") != "" {
-		kills, total = 15, 20000
-	}
+	kills, total := crashSize(15, 20000)
 	k := kafkatest.New(t)
 	k.Topic("sscrash-left", 4)
 	k.Topic("sscrash-right", 4)
@@ -109,10 +91,7 @@ func TestCrashSSJoinExactlyOnce(t *testing.T) {
 	before := len(k.ReadAll("sscrash-out", 500*time.Millisecond))
 	t.Logf("the killed children committed %d of %d outputs", before, total)
 
-	app, err := stream.New(crashSSJoinTopology(), crashSSJoinConfig(k.Addrs, dir))
-	require.NoError(t, err)
-	go app.Run(context.Background())
-	defer app.Close()
+	app := crashFinalApp(t, crashSSJoinTopology(), crashAppConfig(k.Addrs, dir, "sscrash"))
 	// Every match first: a task reads its two topics in fetch order, not
 	// by timestamp, so a record that closes the windows must come after
 	// the backlog of both topics, or the lagging side's records would be

@@ -69,6 +69,13 @@ func TestCrashChild(t *testing.T) {
 	if os.Getenv(crashSessionEnv) != "" {
 		b = crashSessionTopology()
 	}
+	crashChildRun(b, cfg)
+}
+
+// crashChildRun runs b with cfg as a crash test's child process, until it
+// is killed: it exits with status 2 if the App cannot be built and 3 if
+// Run fails.
+func crashChildRun(b *stream.Builder, cfg stream.Config) {
 	app, err := stream.New(b, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -80,14 +87,48 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
+// crashChildConfig is the config of a crash test's child process for the
+// application app (member app+"-member"): crashConfig with the brokers
+// and state directory its parent passed in BROOK_BROKERS and
+// BROOK_STATE_DIR.
+func crashChildConfig(app string) stream.Config {
+	return crashAppConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"), app)
+}
+
+// crashAppConfig is crashConfig for the application app, with member id
+// app+"-member".
+func crashAppConfig(brokers []string, dir, app string) stream.Config {
+	cfg := crashConfig(brokers, dir)
+	cfg.AppID, cfg.InstanceID = app, app+"-member"
+	return cfg
+}
+
+// crashSize is the number of kills and of input records of a crash test:
+// 3 and 3000, or longKills and longTotal when BROOK_CRASH_LONG is set.
+func crashSize(longKills, longTotal int) (kills, total int) {
+	if os.Getenv("BROOK_CRASH_LONG") != "" {
+		return longKills, longTotal
+	}
+	return 3, 3000
+}
+
+// crashFinalApp starts b with cfg in this process, the last run of a crash
+// test after the kills, so that the test can query its stores; it is
+// closed when the test ends.
+func crashFinalApp(t *testing.T, b *stream.Builder, cfg stream.Config) *stream.App {
+	t.Helper()
+	app, err := stream.New(b, cfg)
+	require.NoError(t, err)
+	go app.Run(context.Background())
+	t.Cleanup(app.Close)
+	return app
+}
+
 func TestCrashExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	kills, total := 3, 3000
-	if os.Getenv("BROOK_CRASH_LONG") != "" {
-		kills, total = 25, 40000
-	}
+	kills, total := crashSize(25, 40000)
 	k := kafkatest.New(t)
 	k.Topic("crash-in", 4)
 	k.Topic("crash-out", 4)
@@ -106,10 +147,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 	require.Positive(t, before, "the children committed nothing before they were killed")
 
 	// The last run happens in this process, so the test can query its store.
-	app, err := stream.New(crashTopology(), crashConfig(k.Addrs, dir))
-	require.NoError(t, err)
-	go app.Run(context.Background())
-	defer app.Close()
+	app := crashFinalApp(t, crashTopology(), crashConfig(k.Addrs, dir))
 	view, err := app.Store[string, int64]("counts")
 	require.NoError(t, err)
 	requireStore(t, view, want, 60*time.Second)

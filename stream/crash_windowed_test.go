@@ -1,15 +1,8 @@
 package stream_test
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,10 +37,7 @@ func TestCrashWindowedExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	kills, total := 3, 3000
-	if os.Getenv("BROOK_CRASH_LONG") != "" {
-		kills, total = 15, 20000
-	}
+	kills, total := crashSize(15, 20000)
 	k := kafkatest.New(t)
 	k.Topic("crash-in", 4)
 	k.Topic("crash-out", 4)
@@ -80,43 +70,13 @@ func TestCrashWindowedExactlyOnce(t *testing.T) {
 		}
 	}
 
-	pause := time.Duration(kills) * 1250 * time.Millisecond / time.Duration(total/50)
-	var feedWG sync.WaitGroup
-	feedWG.Add(1)
-	go func() {
-		defer feedWG.Done()
-		cl := k.Client()
-		defer cl.Close()
-		for i := 0; i < total; i += 50 {
-			var recs []*kgo.Record
-			for j := i; j < i+50 && j < total; j++ {
-				recs = append(recs, &kgo.Record{Topic: "crash-in", Key: []byte("k" + strconv.Itoa(j%keys)), Value: []byte(strconv.Itoa(j)), Timestamp: time.UnixMilli(int64(10 * j))})
-			}
-			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-				t.Errorf("feed: %v", err)
-				return
-			}
-			time.Sleep(pause/2 + time.Duration(rand.Int64N(int64(pause))))
-		}
-	}()
-	for i := range kills {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashWindowedEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+dir)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_ = cmd.Wait()
-		t.Logf("killed child %d", i+1)
-	}
-	feedWG.Wait()
+	crashRun(t, k, "TestCrashChild", kills, total, func(j int) []*kgo.Record {
+		return []*kgo.Record{{Topic: "crash-in", Key: []byte("k" + strconv.Itoa(j%keys)), Value: []byte(strconv.Itoa(j)), Timestamp: time.UnixMilli(int64(10 * j))}}
+	}, crashChildEnv+"=1", crashWindowedEnv+"=1", "BROOK_STATE_DIR="+dir)
 	before := len(k.ReadAll("crash-out", 500*time.Millisecond))
 	t.Logf("the killed children committed %d of %d final results", before, len(want))
 
-	app, err := stream.New(crashWindowedTopology(), crashConfig(k.Addrs, dir))
-	require.NoError(t, err)
-	go app.Run(context.Background())
-	defer app.Close()
+	crashFinalApp(t, crashWindowedTopology(), crashConfig(k.Addrs, dir))
 	k.Read("crash-out", len(want), 60*time.Second)
 	out := k.ReadAll("crash-out", 2*time.Second)
 	got := map[string][]int64{}
