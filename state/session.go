@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
-	"sync"
 
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/window"
@@ -81,24 +80,15 @@ type sessionRO[K, V any] struct {
 	vs    serde.Serde[V]
 	topic string
 	seg   int64
-	mu    sync.Mutex
-	err   error
+	err   stickyErr // the first failure of an iteration
 }
 
-func (w *sessionRO[K, V]) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
-	}
-	w.mu.Unlock()
-}
+func (w *sessionRO[K, V]) fail(err error) { w.err.set(err) }
 
 // Err implements ReadOnlySession.
 func (w *sessionRO[K, V]) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
+	if err := w.err.get(); err != nil {
+		return err
 	}
 	return w.s.Err()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
-	"sync"
 
 	"github.com/brookstream/brook/serde"
 	"github.com/brookstream/brook/window"
@@ -118,24 +117,15 @@ type windowRO[K, V any] struct {
 	topic     string
 	size, seg int64
 	retention int64
-	mu        sync.Mutex
-	err       error
+	err       stickyErr // the first failure of an iteration
 }
 
-func (w *windowRO[K, V]) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
-	}
-	w.mu.Unlock()
-}
+func (w *windowRO[K, V]) fail(err error) { w.err.set(err) }
 
 // Err implements ReadOnlyWindow.
 func (w *windowRO[K, V]) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
+	if err := w.err.get(); err != nil {
+		return err
 	}
 	return w.s.Err()
 }
