@@ -79,17 +79,7 @@ func TestStreamTableJoinRepartitionsToTableCount(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	require.Eventually(t, func() bool {
-		view, err := app.Store[string, string]("rp-customers-store")
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range view.All() {
-			n++
-		}
-		return n == 4
-	}, 30*time.Second, 50*time.Millisecond)
+	waitRows(t, app, "rp-customers-store", 4)
 	assert.Equal(t, map[string]int{"rp-by-customer-repartition": 3}, partitionsOf(t, k, "rp-by-customer-repartition"))
 	var recs []*kgo.Record
 	var want []string
@@ -139,17 +129,7 @@ func TestTableTableJoinRepartitionsToTableCount(t *testing.T) {
 		users0 = append(users0, &kgo.Record{Topic: "rt-users", Key: fmt.Appendf(nil, "u%d", i), Value: fmt.Appendf(nil, "name%d", i)})
 	}
 	k.Produce(false, users0...)
-	require.Eventually(t, func() bool {
-		view, err := app.Store[string, string]("rt-users-store")
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range view.All() {
-			n++
-		}
-		return n == 3
-	}, 30*time.Second, 50*time.Millisecond)
+	waitRows(t, app, "rt-users-store", 3)
 	assert.Equal(t, map[string]int{"rt-by-user-repartition": 3}, partitionsOf(t, k, "rt-by-user-repartition"))
 	// Two clicks per user, on different partitions of the click topic:
 	// each user's count goes 1 then 2, each joined with the user's name.

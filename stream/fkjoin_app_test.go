@@ -55,17 +55,7 @@ func TestFKJoinApp(t *testing.T) {
 		cancel()
 		require.NoError(t, <-done)
 	}()
-	require.Eventually(t, func() bool {
-		view, err := app.Store[string, string]("fk-customers-store")
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range view.All() {
-			n++
-		}
-		return n == 5
-	}, 30*time.Second, 50*time.Millisecond)
+	waitRows(t, app, "fk-customers-store", 5)
 
 	adm := kadm.NewClient(k.Client())
 	td, err := adm.ListTopics(context.Background(), "fkapp-by-customer-subscription-registration-topic", "fkapp-by-customer-subscription-response-topic")

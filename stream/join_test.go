@@ -81,17 +81,7 @@ func TestStreamTableJoinApp(t *testing.T) {
 		require.NoError(t, <-done)
 	}()
 	// Wait until the table holds every customer, then send the orders.
-	require.Eventually(t, func() bool {
-		view, err := app.Store[string, string]("customers")
-		if err != nil {
-			return false
-		}
-		n := 0
-		for range view.All() {
-			n++
-		}
-		return n == 10
-	}, 30*time.Second, 50*time.Millisecond)
+	waitRows(t, app, "customers", 10)
 	var want []string
 	var recs []*kgo.Record
 	for i := range 30 {
@@ -228,4 +218,20 @@ func TestGlobalTableBadRecord(t *testing.T) {
 	var me *stream.MissingTopicsError
 	require.ErrorAs(t, err, &me)
 	assert.Equal(t, []string{"gb-missing"}, me.Topics)
+}
+
+// waitRows waits until the local part of app's string store holds n rows.
+func waitRows(t *testing.T, app *stream.App, store string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		view, err := app.Store[string, string](store)
+		if err != nil {
+			return false
+		}
+		got := 0
+		for range view.All() {
+			got++
+		}
+		return got == n
+	}, 30*time.Second, 50*time.Millisecond, "store %s: want %d rows", store, n)
 }
