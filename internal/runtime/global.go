@@ -91,10 +91,14 @@ func (e *Engine) startGlobals(ctx context.Context) error {
 		stop()
 		return &MissingTopicsError{Topics: missing}
 	}
-	ends, err := adm.ListCommittedOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
-	}
+	var ends kadm.ListedOffsets
+	err = retryOffsets(ctx, func() error {
+		var err error
+		if ends, err = adm.ListCommittedOffsets(ctx, topics...); err == nil {
+			err = ends.Error()
+		}
+		return err
+	})
 	if err != nil {
 		stop()
 		if ctx.Err() != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/state"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -193,15 +194,10 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 		if !ok {
 			start = 0
 		}
-		ends, err := adm.ListEndOffsets(ctx, c.topic)
+		end, err := endOffset(ctx, adm, c.topic, p)
 		if err != nil {
-			return fmt.Errorf("brook: task %s: end offset of %s: %w", t.t.ID, c.topic, err)
+			return fmt.Errorf("brook: task %s: end offset of %s partition %d: %w", t.t.ID, c.topic, p, err)
 		}
-		lo, _ := ends.Lookup(c.topic, p)
-		if lo.Err != nil {
-			return fmt.Errorf("brook: task %s: end offset of %s partition %d: %w", t.t.ID, c.topic, p, lo.Err)
-		}
-		end := lo.Offset
 		if start > end {
 			return fmt.Errorf("brook: task %s: store %q has checkpoint %d past the end %d of its changelog %s: the changelog was deleted or recreated; delete %s to restore from the new changelog",
 				t.t.ID, name, start, end, c.topic, filepath.Join(e.o.StateDir, e.o.AppID, t.t.ID.String()))
@@ -225,6 +221,66 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 		e.log.Info("restored store", "task", t.t.ID, "store", name, "records", prog.Restored)
 	}
 	return nil
+}
+
+// endOffset reads the end offset of one partition, retrying as
+// retryOffsets does.
+func endOffset(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
+	var end int64
+	err := retryOffsets(ctx, func() error {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		lo, ok := ends.Lookup(topic, p)
+		switch {
+		case !ok:
+			return kerr.UnknownTopicOrPartition
+		case lo.Err != nil:
+			return lo.Err
+		}
+		end = lo.Offset
+		return nil
+	})
+	return end, err
+}
+
+// retryOffsets runs an offset lookup until it succeeds. Errors the broker
+// calls retriable (no leader yet, a leader that moved, a topic whose
+// metadata has not reached every broker right after it was created) are
+// retried with a growing pause, up to a second, until ctx ends; other
+// errors are returned at once.
+func retryOffsets(ctx context.Context, lookup func() error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := lookup()
+		if err == nil || !retriableOffsetErr(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// retriableOffsetErr reports whether an end-offset lookup that failed with
+// err is worth trying again.
+func retriableOffsetErr(err error) bool {
+	// A request split over brokers is retriable only if every piece is.
+	var se *kadm.ShardErrors
+	if errors.As(err, &se) {
+		for _, e := range se.Errs {
+			if !retriableOffsetErr(e.Err) {
+				return false
+			}
+		}
+		return len(se.Errs) > 0
+	}
+	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.LeaderNotAvailable) || kerr.IsRetriable(err)
 }
 
 func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start, end int64, prog *RestoreProgress) error {
