@@ -1,0 +1,674 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults of the ingesting restore.
+const (
+	// DefaultRestoreIngestBytes is the memory in which a full restore into
+	// an empty store sorts changelog records before writing them as a
+	// sorted table: 64 MiB (about 1.5M records of 10-byte keys and 8-byte
+	// values).
+	DefaultRestoreIngestBytes = 64 << 20
+	// maxRestoreIngestBytes bounds Options.RestoreIngestBytes: offsets in
+	// the sort buffer are 32-bit.
+	maxRestoreIngestBytes = 1 << 30
+	// ingestTableBytes is the size at which the final merge of an
+	// ingesting restore starts a new table: Pebble's target file size of
+	// its bottom level with the default options.
+	ingestTableBytes = 128 << 20
+	// restoreTmpDir is the directory, inside a DB's directory, of the
+	// tables and sorted runs of an ingesting restore before they are
+	// ingested. Open deletes it: what a crash left there was never
+	// ingested.
+	restoreTmpDir = "restore.tmp"
+)
+
+// ingestStrategy is how an ingesting restore handles a restore larger than
+// its sort buffer (a variable for the benchmarks that compare them).
+type ingestStrategy int
+
+const (
+	// ingestMerge spills each full sort buffer as a sorted run to a file
+	// and, at Finish, merges the runs into non-overlapping tables that are
+	// ingested at once into the bottom level (an external merge sort).
+	ingestMerge ingestStrategy = iota
+	// ingestChunks writes each full sort buffer as a table and ingests it
+	// at once with the checkpoint it reaches: overlapping tables in L0,
+	// merged by Pebble's compactions.
+	ingestChunks
+)
+
+var restoreIngestStrategy = ingestMerge
+
+// CheckpointWriter is implemented by the Restorers of DB (Restorer and
+// FullRestorer).
+// WithCheckpoint has the Restorer write checkpoint name with value at its
+// next commit (a batch or an ingest), atomically with the records applied
+// before it and with the store's own checkpoint: the runtime writes the
+// task's stream time this way, so that a restore cut short leaves the
+// stream time of the records it applied.
+type CheckpointWriter interface {
+	WithCheckpoint(name string, value int64)
+}
+
+// FullRestorer returns a Restorer for store name. If the store is empty
+// (no checkpoint and no entry), a restore from offset 0 into it sorts the
+// records in memory (Options.RestoreIngestBytes) and writes them as
+// sorted tables that Pebble ingests, instead of writing batches; see
+// ingestRestorer. Otherwise it is Restorer(name). Use it only for a
+// restore that reads the changelog in offset order to its end, with
+// nothing else writing the store meanwhile.
+func (db *DB) FullRestorer(name string) (Restorer, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	p := storePrefix(name)
+	empty, err := db.storeEmpty(name, p)
+	if err != nil {
+		return nil, err
+	}
+	if !empty {
+		return db.Restorer(name)
+	}
+	s := db.stores[name]
+	if s != nil {
+		s.reset()
+	}
+	tmp := filepath.Join(db.dir, restoreTmpDir, fmt.Sprintf("%x", name))
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	return &ingestRestorer{
+		db: db, store: s, name: name, prefix: p, tmp: tmp,
+		budget:   min(db.opts.RestoreIngestBytes, maxRestoreIngestBytes),
+		strategy: restoreIngestStrategy,
+		next:     -1, committed: -1,
+	}, nil
+}
+
+// ingestRestorer restores the changelog of a store that was empty into
+// sorted tables that Pebble ingests.
+//
+// Records are appended to a buffer (keys and values in one byte slice,
+// a 24-byte entry per record) of at most budget bytes. When it is full,
+// the entries are sorted by key and, for each key, only the last record
+// (the highest offset) is kept: applying a changelog is last-value-wins,
+// and a delete is a value like any other. What happens to a full buffer
+// depends on the strategy:
+//
+//   - ingestMerge writes it to a file as a sorted run. Finish merges the
+//     runs and the last buffer (a later run wins a key) and writes the
+//     result as tables that do not overlap, ingested at once, with the
+//     checkpoints, into the bottom level: no compaction follows. Deleted
+//     keys are left out, since the store was empty and no table holds an
+//     older value. Nothing is in the store until Finish.
+//   - ingestChunks writes it as one table and ingests it with the
+//     checkpoints at once. Tables of successive chunks overlap (changelog
+//     keys are not sorted), so Pebble puts them in L0 and compacts them;
+//     deletes are kept as tombstones, since an earlier chunk may hold
+//     the key.
+//
+// The checkpoints (the store's next offset and those of WithCheckpoint)
+// are written in a table of their own that is ingested in the same Ingest
+// call as the data (Pebble applies the tables of one call atomically), so
+// the store's checkpoint never gets ahead of its data. Pebble syncs an
+// ingest, so after a crash the store holds either all of an ingest or
+// none of it, and a restore restarts from its checkpoint: from offset 0
+// when no ingest was done (and the store is still empty, so it ingests
+// again), from the last ingested chunk's offset otherwise (a store no
+// longer empty: batches then). Should the data ever be ahead of its
+// checkpoint, applying the changelog again from the checkpoint is
+// harmless: records are applied in offset order and each sets its key to
+// its value, so every key ends with its last value.
+type ingestRestorer struct {
+	db       *DB
+	store    *CachedStore // the open store, whose filter learns the keys; or nil
+	name     string
+	prefix   []byte
+	tmp      string // directory of this restore's files
+	budget   int
+	strategy ingestStrategy
+
+	buf    []byte      // keys and values of the buffered records
+	ents   []ingestEnt // the buffered records
+	seq    uint32      // number of records buffered, their order
+	runs   []string    // sorted runs spilled (ingestMerge)
+	chunks int         // tables ingested (ingestChunks)
+	files  int         // files made, for their names
+
+	next      int64            // next offset after the records applied, -1 if none
+	committed int64            // checkpoint last written
+	extra     map[string]int64 // checkpoints of WithCheckpoint
+	done      bool
+	scratch   []byte
+}
+
+var _ CheckpointWriter = (*ingestRestorer)(nil)
+
+// ingestEnt is a buffered record: key buf[off:off+klen], then its value
+// (vlen bytes, or a delete when vlen is -1).
+type ingestEnt struct {
+	k0   uint64 // the key's bytes 0-7, big-endian, zero-padded: compared first
+	k1   uint64 // bytes 8-15, the same
+	off  uint32
+	klen uint32
+	vlen int32
+	seq  uint32
+}
+
+const ingestEntBytes = 32
+
+func (r *ingestRestorer) key(e *ingestEnt) []byte { return r.buf[e.off : e.off+e.klen] }
+
+func (r *ingestRestorer) value(e *ingestEnt) []byte {
+	if e.vlen < 0 {
+		return nil
+	}
+	o := e.off + e.klen
+	return r.buf[o : o+uint32(e.vlen)]
+}
+
+// prefix16 returns the first 16 bytes of k as two big-endian integers,
+// zero-padded. Integers compare as the bytes do, up to a tie: zeros of
+// the padding against zero bytes of a longer key, or longer keys alike in
+// their first 16 bytes.
+func prefix16(k []byte) (uint64, uint64) {
+	if len(k) >= 16 {
+		return binary.BigEndian.Uint64(k), binary.BigEndian.Uint64(k[8:])
+	}
+	var b [16]byte
+	copy(b[:], k)
+	return binary.BigEndian.Uint64(b[:]), binary.BigEndian.Uint64(b[8:])
+}
+
+func (r *ingestRestorer) Apply(key, value []byte, offset int64) error {
+	if r.done {
+		return ErrClosed
+	}
+	if len(r.buf)+len(key)+len(value)+ingestEntBytes*(len(r.ents)+1) > r.budget && len(r.ents) > 0 {
+		if err := r.flushChunk(); err != nil {
+			return err
+		}
+	}
+	k0, k1 := prefix16(key)
+	e := ingestEnt{k0: k0, k1: k1, off: uint32(len(r.buf)), klen: uint32(len(key)), vlen: -1, seq: r.seq}
+	r.buf = append(r.buf, key...)
+	if value != nil {
+		e.vlen = int32(len(value))
+		r.buf = append(r.buf, value...)
+		if r.store != nil {
+			r.store.addToFilter(key)
+		}
+	}
+	r.ents = append(r.ents, e)
+	r.seq++
+	if offset+1 > r.next {
+		r.next = offset + 1
+	}
+	return nil
+}
+
+func (r *ingestRestorer) Advance(next int64) {
+	if next > r.next {
+		r.next = next
+	}
+}
+
+func (r *ingestRestorer) WithCheckpoint(name string, value int64) {
+	if r.extra == nil {
+		r.extra = make(map[string]int64)
+	}
+	r.extra[name] = value
+}
+
+// sortChunk sorts the buffered entries by key and keeps the last record
+// of each key.
+func (r *ingestRestorer) sortChunk() {
+	slices.SortFunc(r.ents, func(a, b ingestEnt) int {
+		if a.k0 != b.k0 {
+			return cmp.Compare(a.k0, b.k0)
+		}
+		if a.k1 != b.k1 {
+			return cmp.Compare(a.k1, b.k1)
+		}
+		if a.klen > 16 || b.klen > 16 || a.klen != b.klen {
+			if c := bytes.Compare(r.key(&a), r.key(&b)); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	out := r.ents[:0]
+	for i := range r.ents {
+		if i+1 < len(r.ents) && r.sameKey(&r.ents[i], &r.ents[i+1]) {
+			continue // a later record of the same key follows
+		}
+		out = append(out, r.ents[i])
+	}
+	r.ents = out
+}
+
+func (r *ingestRestorer) sameKey(a, b *ingestEnt) bool {
+	return a.k0 == b.k0 && a.k1 == b.k1 && a.klen == b.klen && (a.klen <= 16 || bytes.Equal(r.key(a), r.key(b)))
+}
+
+func (r *ingestRestorer) resetChunk() {
+	r.buf = r.buf[:0]
+	r.ents = r.ents[:0]
+}
+
+// flushChunk handles a full buffer as the strategy says.
+func (r *ingestRestorer) flushChunk() error {
+	if r.db.closed.Load() {
+		return ErrClosed
+	}
+	r.sortChunk()
+	switch r.strategy {
+	case ingestChunks:
+		path, err := r.writeTable(func(w *tableWriter) error {
+			for i := range r.ents {
+				e := &r.ents[i]
+				v := r.value(e)
+				if v == nil && r.chunks == 0 {
+					continue // nothing older in the store
+				}
+				if err := w.add(r.key(e), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.ingest(path); err != nil {
+			return err
+		}
+		if path != "" {
+			r.chunks++
+		}
+	default:
+		if err := r.spillRun(); err != nil {
+			return err
+		}
+	}
+	r.resetChunk()
+	return nil
+}
+
+// spillRun writes the sorted buffer to a run file: per record
+// uvarint(len(key)) key uvarint(len(value)+1, 0 for a delete) value.
+func (r *ingestRestorer) spillRun() error {
+	path := r.newFile("run")
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var hdr [2 * binary.MaxVarintLen64]byte
+	for i := range r.ents {
+		e := &r.ents[i]
+		n := binary.PutUvarint(hdr[:], uint64(e.klen))
+		n += binary.PutUvarint(hdr[n:], uint64(e.vlen+1))
+		w.Write(hdr[:n])
+		w.Write(r.key(e))
+		w.Write(r.value(e))
+	}
+	err = errors.Join(w.Flush(), f.Close())
+	if err != nil {
+		return fmt.Errorf("state: restore %q: write sorted run: %w", r.name, err)
+	}
+	r.runs = append(r.runs, path)
+	return nil
+}
+
+func (r *ingestRestorer) newFile(kind string) string {
+	r.files++
+	return filepath.Join(r.tmp, fmt.Sprintf("%06d.%s", r.files, kind))
+}
+
+// tableWriter writes the store's entries to sstables.
+type tableWriter struct {
+	r *ingestRestorer
+	w *sstable.Writer
+	n int // keys written
+}
+
+func (t *tableWriter) add(key, value []byte) error {
+	t.n++
+	t.r.scratch = append(append(t.r.scratch[:0], t.r.prefix...), key...)
+	if value == nil {
+		return t.w.Delete(t.r.scratch)
+	}
+	return t.w.Set(t.r.scratch, value)
+}
+
+// createTable returns a writer of a new table file.
+func (r *ingestRestorer) createTable() (*sstable.Writer, string, error) {
+	path := r.newFile("sst")
+	f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, "", err
+	}
+	level := 0
+	if r.strategy == ingestMerge {
+		level = 6 // the bottom level, where the merged tables go
+	}
+	opts := r.db.po.MakeWriterOptions(level, r.db.pdb.TableFormat())
+	return sstable.NewWriter(objstorageprovider.NewFileWritable(f), opts), path, nil
+}
+
+// writeTable writes one table with fill, and returns its path, or "" if
+// fill wrote nothing.
+func (r *ingestRestorer) writeTable(fill func(*tableWriter) error) (string, error) {
+	w, path, err := r.createTable()
+	if err != nil {
+		return "", err
+	}
+	tw := &tableWriter{r: r, w: w}
+	err = fill(tw)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("state: restore %q: write table: %w", r.name, err)
+	}
+	if tw.n == 0 {
+		return "", os.Remove(path)
+	}
+	return path, nil
+}
+
+// checkpointTable writes a table of the checkpoints: the store's and
+// those of WithCheckpoint, in key order.
+func (r *ingestRestorer) checkpointTable() (string, error) {
+	names := []string{r.name}
+	for n := range r.extra {
+		if n != r.name {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names) // checkpointKey keeps the names' order
+	return r.writeTable(func(t *tableWriter) error {
+		var v [8]byte
+		for _, n := range names {
+			off, ok := r.extra[n]
+			if n == r.name {
+				off, ok = r.next, r.next >= 0
+			}
+			if !ok {
+				continue
+			}
+			binary.BigEndian.PutUint64(v[:], uint64(off))
+			t.n++
+			if err := t.w.Set(checkpointKey(n), v[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ingest ingests the data tables and a table of the checkpoints, all in
+// one Ingest call.
+func (r *ingestRestorer) ingest(paths ...string) error {
+	ck, err := r.checkpointTable()
+	if err != nil {
+		return err
+	}
+	paths = slices.DeleteFunc(append(paths, ck), func(p string) bool { return p == "" })
+	if len(paths) == 0 {
+		return nil
+	}
+	if err := r.db.pdb.Ingest(context.Background(), paths); err != nil {
+		return fmt.Errorf("state: restore %q: ingest: %w", r.name, err)
+	}
+	r.committed = r.next
+	r.extra = nil
+	return nil
+}
+
+func (r *ingestRestorer) Finish() error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	defer os.RemoveAll(r.tmp)
+	if r.db.closed.Load() {
+		return ErrClosed
+	}
+	if len(r.ents) > 0 {
+		r.sortChunk()
+	}
+	var paths []string
+	var err error
+	switch {
+	case r.strategy == ingestChunks || len(r.runs) == 0:
+		if len(r.ents) > 0 {
+			var p string
+			p, err = r.writeTable(func(w *tableWriter) error {
+				for i := range r.ents {
+					e := &r.ents[i]
+					v := r.value(e)
+					if v == nil && r.chunks == 0 {
+						continue
+					}
+					if err := w.add(r.key(e), v); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			paths = append(paths, p)
+		}
+	default:
+		paths, err = r.mergeRuns()
+	}
+	if err != nil {
+		return err
+	}
+	r.resetChunk()
+	r.buf, r.ents = nil, nil
+	if len(paths) == 0 && r.next == r.committed && r.extra == nil {
+		return nil
+	}
+	return r.ingest(paths...)
+}
+
+// mergeRuns merges the spilled runs and the sorted buffer into tables of
+// at most about ingestTableBytes, leaving deleted keys out.
+func (r *ingestRestorer) mergeRuns() ([]string, error) {
+	var h runHeap
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for i, path := range r.runs {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		s := &runSource{rank: i, rd: bufio.NewReaderSize(f, 256<<10)}
+		if err := s.next(); err != nil {
+			return nil, fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err)
+		}
+		if s.ok {
+			h = append(h, s)
+		}
+	}
+	mem := &runSource{rank: len(r.runs), mem: r}
+	if err := mem.next(); err != nil {
+		return nil, err
+	}
+	if mem.ok {
+		h = append(h, mem)
+	}
+	heap.Init(&h)
+
+	var paths []string
+	var w *sstable.Writer
+	closeTable := func() error {
+		if w == nil {
+			return nil
+		}
+		err := w.Close()
+		w = nil
+		return err
+	}
+	for len(h) > 0 {
+		s := h[0]
+		// Sources with the same key pop in rank order: the last popped
+		// (the latest run) holds the key's value, the others are skipped.
+		k, v, del := s.key, s.val, s.del
+		if len(h) > 1 && sameKeyNext(h, k) {
+			if err := s.next(); err != nil {
+				return nil, err
+			}
+			fixTop(&h)
+			continue
+		}
+		if !del {
+			if w == nil {
+				var err error
+				var p string
+				w, p, err = r.createTable()
+				if err != nil {
+					return nil, err
+				}
+				paths = append(paths, p)
+			}
+			r.scratch = append(append(r.scratch[:0], r.prefix...), k...)
+			if err := w.Set(r.scratch, v); err != nil {
+				return nil, errors.Join(err, closeTable())
+			}
+			if w.Raw().EstimatedSize() >= ingestTableBytes {
+				if err := closeTable(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := s.next(); err != nil {
+			return nil, errors.Join(err, closeTable())
+		}
+		fixTop(&h)
+	}
+	if err := closeTable(); err != nil {
+		return nil, fmt.Errorf("state: restore %q: write table: %w", r.name, err)
+	}
+	return paths, nil
+}
+
+// sameKeyNext reports whether another source in h holds key k (the top's
+// key): the top then does not hold k's last value.
+func sameKeyNext(h runHeap, k []byte) bool {
+	for _, i := range []int{1, 2} {
+		if i < len(h) && bytes.Equal(h[i].key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+func fixTop(h *runHeap) {
+	if !(*h)[0].ok {
+		heap.Pop(h)
+		return
+	}
+	heap.Fix(h, 0)
+}
+
+// runSource is a sorted run being merged: a spilled file or the sorted
+// buffer.
+type runSource struct {
+	rank int // later runs have higher ranks and win a key
+	rd   *bufio.Reader
+	mem  *ingestRestorer
+	i    int
+	ok   bool
+	key  []byte
+	val  []byte
+	del  bool
+	kbuf []byte
+	vbuf []byte
+}
+
+func (s *runSource) next() error {
+	if s.mem != nil {
+		if s.i >= len(s.mem.ents) {
+			s.ok = false
+			return nil
+		}
+		e := &s.mem.ents[s.i]
+		s.i++
+		s.key, s.val, s.del, s.ok = s.mem.key(e), s.mem.value(e), e.vlen < 0, true
+		return nil
+	}
+	kl, err := binary.ReadUvarint(s.rd)
+	if err == io.EOF {
+		s.ok = false
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	vl, err := binary.ReadUvarint(s.rd)
+	if err != nil {
+		return err
+	}
+	s.kbuf = slices.Grow(s.kbuf[:0], int(kl))[:kl]
+	if _, err := io.ReadFull(s.rd, s.kbuf); err != nil {
+		return err
+	}
+	s.del = vl == 0
+	s.vbuf = s.vbuf[:0]
+	if vl > 0 {
+		s.vbuf = slices.Grow(s.vbuf, int(vl-1))[:vl-1]
+		if _, err := io.ReadFull(s.rd, s.vbuf); err != nil {
+			return err
+		}
+	}
+	s.key, s.val, s.ok = s.kbuf, s.vbuf, true
+	return nil
+}
+
+// runHeap orders sources by key, then by rank (the earliest run first).
+type runHeap []*runSource
+
+func (h runHeap) Len() int { return len(h) }
+func (h runHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].key, h[j].key); c != 0 {
+		return c < 0
+	}
+	return h[i].rank < h[j].rank
+}
+func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runSource)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
