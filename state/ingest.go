@@ -79,6 +79,7 @@ func (db *DB) FullRestorer(name string) (Restorer, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	db.bg.Wait() // an earlier restore left without Finish
 	p := storePrefix(name)
 	empty, err := db.storeEmpty(name, p)
 	if err != nil {
@@ -100,8 +101,9 @@ func (db *DB) FullRestorer(name string) (Restorer, error) {
 	}
 	return &ingestRestorer{
 		db: db, store: s, name: name, prefix: p, tmp: tmp,
-		budget:   min(db.opts.RestoreIngestBytes, maxRestoreIngestBytes),
+		budget:   min(db.opts.RestoreIngestBytes, maxRestoreIngestBytes) / 2,
 		strategy: restoreIngestStrategy,
+		cur:      &ingestChunk{},
 		next:     -1, committed: -1,
 	}, nil
 }
@@ -146,21 +148,36 @@ type ingestRestorer struct {
 	name     string
 	prefix   []byte
 	tmp      string // directory of this restore's files
-	budget   int
+	budget   int    // bytes of one buffer: half of Options.RestoreIngestBytes
 	strategy ingestStrategy
 
-	buf    []byte      // keys and values of the buffered records
-	ents   []ingestEnt // the buffered records
-	seq    uint32      // number of records buffered, their order
-	runs   []string    // sorted runs spilled (ingestMerge)
-	chunks int         // tables ingested (ingestChunks)
-	files  int         // files made, for their names
+	cur   *ingestChunk // the buffer Apply fills
+	spare *ingestChunk // a buffer to reuse
+	seq   uint32       // records buffered so far, their order
+
+	// A full buffer is handled on a goroutine while Apply fills the next:
+	// busy is closed when it is done, with bgErr.
+	busy  chan struct{}
+	bgErr error
+
+	// Written by the goroutine that handles a buffer (one at a time).
+	runs    []string // sorted runs spilled (ingestMerge)
+	chunks  int      // tables ingested (ingestChunks)
+	files   int      // files made, for their names
+	scratch []byte
 
 	next      int64            // next offset after the records applied, -1 if none
-	committed int64            // checkpoint last written
-	extra     map[string]int64 // checkpoints of WithCheckpoint
+	committed int64            // checkpoint of the last buffer handed over
+	extra     map[string]int64 // checkpoints of WithCheckpoint not yet handed over
 	done      bool
-	scratch   []byte
+}
+
+// ingestChunk is a buffer of records, and the checkpoints it reaches.
+type ingestChunk struct {
+	buf   []byte      // keys and values of the buffered records
+	ents  []ingestEnt // the buffered records
+	next  int64
+	extra map[string]int64
 }
 
 var _ CheckpointWriter = (*ingestRestorer)(nil)
@@ -178,14 +195,14 @@ type ingestEnt struct {
 
 const ingestEntBytes = 32
 
-func (r *ingestRestorer) key(e *ingestEnt) []byte { return r.buf[e.off : e.off+e.klen] }
+func (c *ingestChunk) key(e *ingestEnt) []byte { return c.buf[e.off : e.off+e.klen] }
 
-func (r *ingestRestorer) value(e *ingestEnt) []byte {
+func (c *ingestChunk) value(e *ingestEnt) []byte {
 	if e.vlen < 0 {
 		return nil
 	}
 	o := e.off + e.klen
-	return r.buf[o : o+uint32(e.vlen)]
+	return c.buf[o : o+uint32(e.vlen)]
 }
 
 // prefix16 returns the first 16 bytes of k as two big-endian integers,
@@ -205,22 +222,24 @@ func (r *ingestRestorer) Apply(key, value []byte, offset int64) error {
 	if r.done {
 		return ErrClosed
 	}
-	if len(r.buf)+len(key)+len(value)+ingestEntBytes*(len(r.ents)+1) > r.budget && len(r.ents) > 0 {
-		if err := r.flushChunk(); err != nil {
+	c := r.cur
+	if len(c.buf)+len(key)+len(value)+ingestEntBytes*(len(c.ents)+1) > r.budget && len(c.ents) > 0 {
+		if err := r.handOver(); err != nil {
 			return err
 		}
+		c = r.cur
 	}
 	k0, k1 := prefix16(key)
-	e := ingestEnt{k0: k0, k1: k1, off: uint32(len(r.buf)), klen: uint32(len(key)), vlen: -1, seq: r.seq}
-	r.buf = append(r.buf, key...)
+	e := ingestEnt{k0: k0, k1: k1, off: uint32(len(c.buf)), klen: uint32(len(key)), vlen: -1, seq: r.seq}
+	c.buf = append(c.buf, key...)
 	if value != nil {
 		e.vlen = int32(len(value))
-		r.buf = append(r.buf, value...)
+		c.buf = append(c.buf, value...)
 		if r.store != nil {
 			r.store.addToFilter(key)
 		}
 	}
-	r.ents = append(r.ents, e)
+	c.ents = append(c.ents, e)
 	r.seq++
 	if offset+1 > r.next {
 		r.next = offset + 1
@@ -241,10 +260,48 @@ func (r *ingestRestorer) WithCheckpoint(name string, value int64) {
 	r.extra[name] = value
 }
 
+// wait waits for the buffer being handled, if any, and returns its error.
+func (r *ingestRestorer) wait() error {
+	if r.busy != nil {
+		<-r.busy
+		r.busy = nil
+	}
+	return r.bgErr
+}
+
+// handOver has the full buffer handled on a goroutine, once the previous
+// one is done, and gives Apply an empty buffer.
+func (r *ingestRestorer) handOver() error {
+	if err := r.wait(); err != nil {
+		return err
+	}
+	if r.db.closed.Load() {
+		return ErrClosed
+	}
+	c := r.cur
+	c.next, c.extra = r.next, r.extra
+	r.committed, r.extra = r.next, nil
+	r.cur, r.spare = r.spare, nil
+	if r.cur == nil {
+		r.cur = &ingestChunk{}
+	}
+	done := make(chan struct{})
+	r.busy = done
+	r.db.bg.Add(1)
+	go func() {
+		defer r.db.bg.Done()
+		defer close(done)
+		r.bgErr = r.flushChunk(c)
+		c.buf, c.ents = c.buf[:0], c.ents[:0]
+		r.spare = c
+	}()
+	return nil
+}
+
 // sortChunk sorts the buffered entries by key and keeps the last record
 // of each key.
-func (r *ingestRestorer) sortChunk() {
-	slices.SortFunc(r.ents, func(a, b ingestEnt) int {
+func sortChunk(c *ingestChunk) {
+	slices.SortFunc(c.ents, func(a, b ingestEnt) int {
 		if a.k0 != b.k0 {
 			return cmp.Compare(a.k0, b.k0)
 		}
@@ -252,73 +309,66 @@ func (r *ingestRestorer) sortChunk() {
 			return cmp.Compare(a.k1, b.k1)
 		}
 		if a.klen > 16 || b.klen > 16 || a.klen != b.klen {
-			if c := bytes.Compare(r.key(&a), r.key(&b)); c != 0 {
+			if c := bytes.Compare(c.key(&a), c.key(&b)); c != 0 {
 				return c
 			}
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	out := r.ents[:0]
-	for i := range r.ents {
-		if i+1 < len(r.ents) && r.sameKey(&r.ents[i], &r.ents[i+1]) {
+	out := c.ents[:0]
+	for i := range c.ents {
+		if i+1 < len(c.ents) && c.sameKey(&c.ents[i], &c.ents[i+1]) {
 			continue // a later record of the same key follows
 		}
-		out = append(out, r.ents[i])
+		out = append(out, c.ents[i])
 	}
-	r.ents = out
+	c.ents = out
 }
 
-func (r *ingestRestorer) sameKey(a, b *ingestEnt) bool {
-	return a.k0 == b.k0 && a.k1 == b.k1 && a.klen == b.klen && (a.klen <= 16 || bytes.Equal(r.key(a), r.key(b)))
-}
-
-func (r *ingestRestorer) resetChunk() {
-	r.buf = r.buf[:0]
-	r.ents = r.ents[:0]
+func (c *ingestChunk) sameKey(a, b *ingestEnt) bool {
+	return a.k0 == b.k0 && a.k1 == b.k1 && a.klen == b.klen && (a.klen <= 16 || bytes.Equal(c.key(a), c.key(b)))
 }
 
 // flushChunk handles a full buffer as the strategy says.
-func (r *ingestRestorer) flushChunk() error {
-	if r.db.closed.Load() {
-		return ErrClosed
+func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
+	sortChunk(c)
+	if r.strategy == ingestChunks {
+		return r.ingestChunk(c)
 	}
-	r.sortChunk()
-	switch r.strategy {
-	case ingestChunks:
-		path, err := r.writeTable(func(w *tableWriter) error {
-			for i := range r.ents {
-				e := &r.ents[i]
-				v := r.value(e)
-				if v == nil && r.chunks == 0 {
-					continue // nothing older in the store
-				}
-				if err := w.add(r.key(e), v); err != nil {
-					return err
-				}
+	return r.spillRun(c)
+}
+
+// ingestChunk writes the sorted buffer c as a table and ingests it with
+// its checkpoints.
+func (r *ingestRestorer) ingestChunk(c *ingestChunk) error {
+	path, err := r.writeTable(func(w *tableWriter) error {
+		for i := range c.ents {
+			e := &c.ents[i]
+			v := c.value(e)
+			if v == nil && r.chunks == 0 {
+				continue // nothing older in the store
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			if err := w.add(c.key(e), v); err != nil {
+				return err
+			}
 		}
-		if err := r.ingest(path); err != nil {
-			return err
-		}
-		if path != "" {
-			r.chunks++
-		}
-	default:
-		if err := r.spillRun(); err != nil {
-			return err
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	r.resetChunk()
+	if err := r.ingest(c.next, c.extra, path); err != nil {
+		return err
+	}
+	if path != "" {
+		r.chunks++
+	}
 	return nil
 }
 
 // spillRun writes the sorted buffer to a run file: per record
 // uvarint(len(key)) key uvarint(len(value)+1, 0 for a delete) value.
-func (r *ingestRestorer) spillRun() error {
+func (r *ingestRestorer) spillRun(c *ingestChunk) error {
 	path := r.newFile("run")
 	f, err := os.Create(path)
 	if err != nil {
@@ -326,13 +376,13 @@ func (r *ingestRestorer) spillRun() error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var hdr [2 * binary.MaxVarintLen64]byte
-	for i := range r.ents {
-		e := &r.ents[i]
+	for i := range c.ents {
+		e := &c.ents[i]
 		n := binary.PutUvarint(hdr[:], uint64(e.klen))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen+1))
 		w.Write(hdr[:n])
-		w.Write(r.key(e))
-		w.Write(r.value(e))
+		w.Write(c.key(e))
+		w.Write(c.value(e))
 	}
 	err = errors.Join(w.Flush(), f.Close())
 	if err != nil {
@@ -399,11 +449,11 @@ func (r *ingestRestorer) writeTable(fill func(*tableWriter) error) (string, erro
 	return path, nil
 }
 
-// checkpointTable writes a table of the checkpoints: the store's and
-// those of WithCheckpoint, in key order.
-func (r *ingestRestorer) checkpointTable() (string, error) {
+// checkpointTable writes a table of the checkpoints: the store's (next)
+// and extra, in key order.
+func (r *ingestRestorer) checkpointTable(next int64, extra map[string]int64) (string, error) {
 	names := []string{r.name}
-	for n := range r.extra {
+	for n := range extra {
 		if n != r.name {
 			names = append(names, n)
 		}
@@ -412,9 +462,9 @@ func (r *ingestRestorer) checkpointTable() (string, error) {
 	return r.writeTable(func(t *tableWriter) error {
 		var v [8]byte
 		for _, n := range names {
-			off, ok := r.extra[n]
+			off, ok := extra[n]
 			if n == r.name {
-				off, ok = r.next, r.next >= 0
+				off, ok = next, next >= 0
 			}
 			if !ok {
 				continue
@@ -431,8 +481,8 @@ func (r *ingestRestorer) checkpointTable() (string, error) {
 
 // ingest ingests the data tables and a table of the checkpoints, all in
 // one Ingest call.
-func (r *ingestRestorer) ingest(paths ...string) error {
-	ck, err := r.checkpointTable()
+func (r *ingestRestorer) ingest(next int64, extra map[string]int64, paths ...string) error {
+	ck, err := r.checkpointTable(next, extra)
 	if err != nil {
 		return err
 	}
@@ -440,11 +490,12 @@ func (r *ingestRestorer) ingest(paths ...string) error {
 	if len(paths) == 0 {
 		return nil
 	}
+	if r.db.closed.Load() {
+		return ErrClosed // Close waits for this goroutine before closing Pebble
+	}
 	if err := r.db.pdb.Ingest(context.Background(), paths); err != nil {
 		return fmt.Errorf("state: restore %q: ingest: %w", r.name, err)
 	}
-	r.committed = r.next
-	r.extra = nil
 	return nil
 }
 
@@ -454,50 +505,32 @@ func (r *ingestRestorer) Finish() error {
 	}
 	r.done = true
 	defer os.RemoveAll(r.tmp)
+	if err := r.wait(); err != nil {
+		return err
+	}
 	if r.db.closed.Load() {
 		return ErrClosed
 	}
-	if len(r.ents) > 0 {
-		r.sortChunk()
+	c := r.cur
+	r.cur, r.spare = nil, nil
+	if len(c.ents) == 0 && r.next == r.committed && r.extra == nil {
+		return nil
 	}
-	var paths []string
-	var err error
-	switch {
-	case r.strategy == ingestChunks || len(r.runs) == 0:
-		if len(r.ents) > 0 {
-			var p string
-			p, err = r.writeTable(func(w *tableWriter) error {
-				for i := range r.ents {
-					e := &r.ents[i]
-					v := r.value(e)
-					if v == nil && r.chunks == 0 {
-						continue
-					}
-					if err := w.add(r.key(e), v); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			paths = append(paths, p)
-		}
-	default:
-		paths, err = r.mergeRuns()
+	c.next, c.extra = r.next, r.extra
+	sortChunk(c)
+	if r.strategy == ingestChunks || len(r.runs) == 0 {
+		return r.ingestChunk(c)
 	}
+	paths, err := r.mergeRuns(c)
 	if err != nil {
 		return err
 	}
-	r.resetChunk()
-	r.buf, r.ents = nil, nil
-	if len(paths) == 0 && r.next == r.committed && r.extra == nil {
-		return nil
-	}
-	return r.ingest(paths...)
+	return r.ingest(c.next, c.extra, paths...)
 }
 
 // mergeRuns merges the spilled runs and the sorted buffer into tables of
 // at most about ingestTableBytes, leaving deleted keys out.
-func (r *ingestRestorer) mergeRuns() ([]string, error) {
+func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 	var h runHeap
 	var files []*os.File
 	defer func() {
@@ -519,7 +552,7 @@ func (r *ingestRestorer) mergeRuns() ([]string, error) {
 			h = append(h, s)
 		}
 	}
-	mem := &runSource{rank: len(r.runs), mem: r}
+	mem := &runSource{rank: len(r.runs), mem: c}
 	if err := mem.next(); err != nil {
 		return nil, err
 	}
@@ -605,7 +638,7 @@ func fixTop(h *runHeap) {
 type runSource struct {
 	rank int // later runs have higher ranks and win a key
 	rd   *bufio.Reader
-	mem  *ingestRestorer
+	mem  *ingestChunk
 	i    int
 	ok   bool
 	key  []byte

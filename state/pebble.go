@@ -212,7 +212,8 @@ type DB struct {
 	scratch []byte
 
 	closed  atomic.Bool
-	mu      sync.Mutex // guards readers and the close handshake
+	bg      sync.WaitGroup // buffers of ingesting restores being handled
+	mu      sync.Mutex     // guards readers and the close handshake
 	cond    sync.Cond
 	readers int
 }
@@ -529,6 +530,7 @@ func (db *DB) Restorer(name string) (Restorer, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	db.bg.Wait() // an earlier restore left without Finish
 	s := db.stores[name]
 	if s != nil {
 		s.reset()
@@ -605,6 +607,7 @@ func (db *DB) Close() error {
 	}
 	db.mu.Unlock()
 	defer unlockDir(db.abs)
+	db.bg.Wait() // a restore left without Finish may still write a table
 	for _, s := range db.stores {
 		s.reset()
 	}
