@@ -18,8 +18,9 @@ import (
 // and the CPU per record, until the DB is closed (its flushes and
 // compactions done). Sub-benchmarks: "batch" is Restorer (Pebble batches
 // of 100,000 records); "ingest-merge" and "ingest-chunks" are FullRestorer
-// with each strategy of ingestRestorer and a sort buffer of the given
-// size (8 MiB: five chunks of 1M records; 64 MiB, the default: one).
+// with each strategy of ingestRestorer and sort buffers of the given size
+// in all (16 MiB, the default: two buffers of 8 MiB, about six of them for
+// 1M records; 64 MiB: two).
 // -restore-records changes the number of records.
 func BenchmarkRestore(b *testing.B) {
 	n := *flagBenchRestoreRecords
@@ -34,10 +35,10 @@ func BenchmarkRestore(b *testing.B) {
 		budget   int
 	}{
 		{"batch", false, 0, 0},
+		{"ingest-merge-16MiB", true, ingestMerge, 16 << 20},
 		{"ingest-merge-64MiB", true, ingestMerge, 64 << 20},
-		{"ingest-merge-8MiB", true, ingestMerge, 8 << 20},
+		{"ingest-chunks-16MiB", true, ingestChunks, 16 << 20},
 		{"ingest-chunks-64MiB", true, ingestChunks, 64 << 20},
-		{"ingest-chunks-8MiB", true, ingestChunks, 8 << 20},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

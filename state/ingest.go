@@ -22,10 +22,13 @@ import (
 // Defaults of the ingesting restore.
 const (
 	// DefaultRestoreIngestBytes is the memory in which a full restore into
-	// an empty store sorts changelog records before writing them as a
-	// sorted table: 64 MiB (about 1.5M records of 10-byte keys and 8-byte
-	// values).
-	DefaultRestoreIngestBytes = 64 << 20
+	// an empty store sorts changelog records before writing them as sorted
+	// runs: 16 MiB, two buffers of 8 MiB (each about 160,000 records of
+	// 10-byte keys and 8-byte values), one filled while the other is
+	// sorted and written. Measured with state.BenchmarkRestore and
+	// internal/benchmarks' BenchmarkRestore (1M records), 16 MiB used as
+	// little CPU as any size tried (8, 16, 64 MiB) and less memory.
+	DefaultRestoreIngestBytes = 16 << 20
 	// maxRestoreIngestBytes bounds Options.RestoreIngestBytes: offsets in
 	// the sort buffer are 32-bit.
 	maxRestoreIngestBytes = 1 << 30
@@ -112,11 +115,14 @@ func (db *DB) FullRestorer(name string) (Restorer, error) {
 // sorted tables that Pebble ingests.
 //
 // Records are appended to a buffer (keys and values in one byte slice,
-// a 24-byte entry per record) of at most budget bytes. When it is full,
-// the entries are sorted by key and, for each key, only the last record
-// (the highest offset) is kept: applying a changelog is last-value-wins,
-// and a delete is a value like any other. What happens to a full buffer
-// depends on the strategy:
+// a 32-byte entry per record) of at most half of Options.RestoreIngestBytes.
+// When it is full, it is handed to a goroutine while Apply fills a second
+// one: its entries are sorted by key (their first 16 bytes compared as
+// two integers) and, for each key, only the last record (the highest
+// offset) is kept: applying a changelog is last-value-wins, and a delete
+// is a value like any other. What happens to a sorted buffer then depends
+// on the strategy (ingestMerge by default; both were measured, see
+// decision 41 in docs/ARCHITECTURE.md):
 //
 //   - ingestMerge writes it to a file as a sorted run. Finish merges the
 //     runs and the last buffer (a later run wins a key) and writes the
@@ -617,8 +623,8 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 // sameKeyNext reports whether another source in h holds key k (the top's
 // key): the top then does not hold k's last value.
 func sameKeyNext(h runHeap, k []byte) bool {
-	for _, i := range []int{1, 2} {
-		if i < len(h) && bytes.Equal(h[i].key, k) {
+	for i := 1; i <= 2 && i < len(h); i++ {
+		if h[i].k0 == h[0].k0 && h[i].k1 == h[0].k1 && bytes.Equal(h[i].key, k) {
 			return true
 		}
 	}
@@ -646,6 +652,8 @@ type runSource struct {
 	del  bool
 	kbuf []byte
 	vbuf []byte
+	k0   uint64 // prefix16 of key
+	k1   uint64
 }
 
 func (s *runSource) next() error {
@@ -657,6 +665,7 @@ func (s *runSource) next() error {
 		e := &s.mem.ents[s.i]
 		s.i++
 		s.key, s.val, s.del, s.ok = s.mem.key(e), s.mem.value(e), e.vlen < 0, true
+		s.k0, s.k1 = e.k0, e.k1
 		return nil
 	}
 	kl, err := binary.ReadUvarint(s.rd)
@@ -684,6 +693,7 @@ func (s *runSource) next() error {
 		}
 	}
 	s.key, s.val, s.ok = s.kbuf, s.vbuf, true
+	s.k0, s.k1 = prefix16(s.key)
 	return nil
 }
 
@@ -692,10 +702,19 @@ type runHeap []*runSource
 
 func (h runHeap) Len() int { return len(h) }
 func (h runHeap) Less(i, j int) bool {
-	if c := bytes.Compare(h[i].key, h[j].key); c != 0 {
-		return c < 0
+	a, b := h[i], h[j]
+	if a.k0 != b.k0 {
+		return a.k0 < b.k0
 	}
-	return h[i].rank < h[j].rank
+	if a.k1 != b.k1 {
+		return a.k1 < b.k1
+	}
+	if len(a.key) > 16 || len(b.key) > 16 || len(a.key) != len(b.key) {
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c < 0
+		}
+	}
+	return a.rank < b.rank
 }
 func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runSource)) }

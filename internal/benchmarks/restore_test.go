@@ -51,7 +51,7 @@ var flagRestoreRecords = flag.Int("restore-records", 1_000_000, "changelog recor
 //     (state.BenchmarkRestore/batch measures the same).
 //   - ingest: the same with state.FullRestorer, which sorts the records
 //     and ingests them as sorted tables, as brook's restore of an empty
-//     store does (state.BenchmarkRestore/ingest-merge-64MiB).
+//     store does (state.BenchmarkRestore/ingest-merge-16MiB).
 //
 // The target is restore-rec/s >= 1M records/s.
 func BenchmarkRestore(b *testing.B) {
