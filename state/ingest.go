@@ -36,6 +36,10 @@ const (
 	// ingesting restore starts a new table: Pebble's target file size of
 	// its bottom level with the default options.
 	ingestTableBytes = 128 << 20
+	// maxIngestRuns is the number of sorted runs at which the merge
+	// strategy merges and ingests them before the end of the restore:
+	// with 8 MiB buffers, about 10M records of small keys and values.
+	maxIngestRuns = 64
 	// restoreTmpDir is the directory, inside a DB's directory, of the
 	// tables and sorted runs of an ingesting restore before they are
 	// ingested. Open deletes it: what a crash left there was never
@@ -129,7 +133,11 @@ func (db *DB) FullRestorer(name string) (Restorer, error) {
 //     result as tables that do not overlap, ingested at once, with the
 //     checkpoints, into the bottom level: no compaction follows. Deleted
 //     keys are left out, since the store was empty and no table holds an
-//     older value. Nothing is in the store until Finish.
+//     older value. When maxIngestRuns runs are spilled before the end,
+//     they are merged and ingested then, with the checkpoint they reach,
+//     so that the files stay few and a long restore keeps its progress;
+//     later ingests overlap it and keep deletes as tombstones. Until the
+//     first ingest the store stays empty.
 //   - ingestChunks writes it as one table and ingests it with the
 //     checkpoints at once. Tables of successive chunks overlap (changelog
 //     keys are not sorted), so Pebble puts them in L0 and compacts them;
@@ -167,8 +175,8 @@ type ingestRestorer struct {
 	bgErr error
 
 	// Written by the goroutine that handles a buffer (one at a time).
-	runs    []string // sorted runs spilled (ingestMerge)
-	chunks  int      // tables ingested (ingestChunks)
+	runs    []string // sorted runs spilled and not yet ingested (ingestMerge)
+	chunks  int      // ingests done
 	files   int      // files made, for their names
 	scratch []byte
 
@@ -341,7 +349,27 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	if r.strategy == ingestChunks {
 		return r.ingestChunk(c)
 	}
-	return r.spillRun(c)
+	if err := r.spillRun(c); err != nil {
+		return err
+	}
+	if len(r.runs) < maxIngestRuns {
+		return nil
+	}
+	// Merge what was spilled so far and ingest it with the checkpoint it
+	// reaches: the files stay few, and the restore keeps its progress.
+	paths, err := r.mergeRuns(nil)
+	if err != nil {
+		return err
+	}
+	if err := r.ingest(c.next, c.extra, paths...); err != nil {
+		return err
+	}
+	for _, p := range r.runs {
+		os.Remove(p)
+	}
+	r.runs = r.runs[:0]
+	r.chunks++
+	return nil
 }
 
 // ingestChunk writes the sorted buffer c as a table and ingests it with
@@ -427,8 +455,10 @@ func (r *ingestRestorer) createTable() (*sstable.Writer, string, error) {
 		return nil, "", err
 	}
 	level := 0
-	if r.strategy == ingestMerge {
-		level = 6 // the bottom level, where the merged tables go
+	if r.strategy == ingestMerge && r.chunks == 0 {
+		// The first merge goes to the bottom level (nothing overlaps it)
+		// and holds no deletes.
+		level = 6
 	}
 	opts := r.db.po.MakeWriterOptions(level, r.db.pdb.TableFormat())
 	return sstable.NewWriter(objstorageprovider.NewFileWritable(f), opts), path, nil
@@ -558,14 +588,17 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 			h = append(h, s)
 		}
 	}
-	mem := &runSource{rank: len(r.runs), mem: c}
-	if err := mem.next(); err != nil {
-		return nil, err
-	}
-	if mem.ok {
-		h = append(h, mem)
+	if c != nil {
+		mem := &runSource{rank: len(r.runs), mem: c}
+		if err := mem.next(); err != nil {
+			return nil, err
+		}
+		if mem.ok {
+			h = append(h, mem)
+		}
 	}
 	heap.Init(&h)
+	keepDeletes := r.chunks > 0 // an earlier ingest may hold the key
 
 	var paths []string
 	var w *sstable.Writer
@@ -589,7 +622,7 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 			fixTop(&h)
 			continue
 		}
-		if !del {
+		if !del || keepDeletes {
 			if w == nil {
 				var err error
 				var p string
@@ -600,7 +633,13 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 				paths = append(paths, p)
 			}
 			r.scratch = append(append(r.scratch[:0], r.prefix...), k...)
-			if err := w.Set(r.scratch, v); err != nil {
+			var err error
+			if del {
+				err = w.Delete(r.scratch)
+			} else {
+				err = w.Set(r.scratch, v)
+			}
+			if err != nil {
 				return nil, errors.Join(err, closeTable())
 			}
 			if w.Raw().EstimatedSize() >= ingestTableBytes {

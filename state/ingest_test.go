@@ -122,7 +122,10 @@ func TestFullRestore(t *testing.T) {
 			require.NoError(t, r.Finish())
 			ir := r.(*ingestRestorer)
 			if tc.budget < 1<<20 && tc.n > 0 {
-				require.Greater(t, len(ir.runs)+ir.chunks, 10) // the small buffer filled up
+				require.Greater(t, ir.files, 10) // the small buffers filled up
+			}
+			if tc.name == "merge-many-runs" {
+				require.Equal(t, 1, ir.chunks, "an ingest at maxIngestRuns runs") // 20,000 records, ~200 a run
 			}
 
 			require.Equal(t, want, storeContents(t, db, "s"))
@@ -177,9 +180,10 @@ func TestFullRestoreNotEmpty(t *testing.T) {
 // TestFullRestoreCutShort stops ingesting restores midway (no Finish, the
 // DB closed, as a revoke or a crash leaves it) and restores again from the
 // checkpoint found, as the runtime does: the result is exact. With sorted
-// runs nothing was ingested, so the store is still empty and starts over;
-// with ingested chunks the checkpoint is that of the last chunk, and the
-// data matches it. Then the whole changelog is applied again from offset
+// runs nothing was ingested before maxIngestRuns runs, so the store is
+// still empty and starts over; once something was ingested (chunks, or
+// runs merged at maxIngestRuns) the checkpoint is that of the last ingest,
+// the data matches it, and the restore goes on with batches. Then the whole changelog is applied again from offset
 // 0 over the restored store, as after a checkpoint lost behind its data:
 // the contents do not change.
 func TestFullRestoreCutShort(t *testing.T) {
@@ -188,11 +192,17 @@ func TestFullRestoreCutShort(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		strategy ingestStrategy
-	}{{"merge", ingestMerge}, {"chunks", ingestChunks}} {
+		budget   int
+		ingested bool // an ingest happened before the cut
+	}{
+		{"merge", ingestMerge, 32 << 10, false},
+		{"merge-after-an-ingest", ingestMerge, 8 << 10, true}, // 64 runs of ~100 records
+		{"chunks", ingestChunks, 32 << 10, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			restoreIngestStrategy = tc.strategy
 			dir := filepath.Join(t.TempDir(), "task")
-			opts := Options{Logger: quietLogger(), RestoreIngestBytes: 32 << 10}
+			opts := Options{Logger: quietLogger(), RestoreIngestBytes: tc.budget}
 			db, err := Open(dir, opts)
 			require.NoError(t, err)
 			r, err := db.FullRestorer("s")
@@ -205,7 +215,7 @@ func TestFullRestoreCutShort(t *testing.T) {
 			defer db.Close()
 			off, ok, err := db.Checkpoint("s")
 			require.NoError(t, err)
-			if tc.strategy == ingestMerge {
+			if !tc.ingested {
 				require.False(t, ok)
 				require.Empty(t, storeContents(t, db, "s"))
 			} else {
