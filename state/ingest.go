@@ -249,9 +249,6 @@ func (r *ingestRestorer) Apply(key, value []byte, offset int64) error {
 	if value != nil {
 		e.vlen = int32(len(value))
 		c.buf = append(c.buf, value...)
-		if r.store != nil {
-			r.store.addToFilter(key)
-		}
 	}
 	c.ents = append(c.ents, e)
 	r.seq++
@@ -346,6 +343,7 @@ func (c *ingestChunk) sameKey(a, b *ingestEnt) bool {
 // flushChunk handles a full buffer as the strategy says.
 func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	sortChunk(c)
+	r.learnKeys(c)
 	if r.strategy == ingestChunks {
 		return r.ingestChunk(c)
 	}
@@ -370,6 +368,21 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	r.runs = r.runs[:0]
 	r.chunks++
 	return nil
+}
+
+// learnKeys adds the keys written by the sorted buffer c to the store's
+// filter. It runs with the rest of a buffer's handling, off the goroutine
+// that applies the records: nothing else uses the filter until Finish
+// returns (the store is not processed while it restores).
+func (r *ingestRestorer) learnKeys(c *ingestChunk) {
+	if r.store == nil {
+		return
+	}
+	for i := range c.ents {
+		if e := &c.ents[i]; e.vlen >= 0 {
+			r.store.addToFilter(c.key(e))
+		}
+	}
 }
 
 // ingestChunk writes the sorted buffer c as a table and ingests it with
@@ -554,6 +567,7 @@ func (r *ingestRestorer) Finish() error {
 	}
 	c.next, c.extra = r.next, r.extra
 	sortChunk(c)
+	r.learnKeys(c)
 	if r.strategy == ingestChunks || len(r.runs) == 0 {
 		return r.ingestChunk(c)
 	}
