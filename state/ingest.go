@@ -342,8 +342,8 @@ func (c *ingestChunk) sameKey(a, b *ingestEnt) bool {
 
 // flushChunk handles a full buffer as the strategy says.
 func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
-	sortChunk(c)
 	r.learnKeys(c)
+	sortChunk(c)
 	if r.strategy == ingestChunks {
 		return r.ingestChunk(c)
 	}
@@ -370,10 +370,13 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	return nil
 }
 
-// learnKeys adds the keys written by the sorted buffer c to the store's
-// filter. It runs with the rest of a buffer's handling, off the goroutine
-// that applies the records: nothing else uses the filter until Finish
-// returns (the store is not processed while it restores).
+// learnKeys adds the keys of c's puts to the store's filter (a key put
+// and deleted later is added too: a false positive only). It runs before
+// the sort, when the entries follow the keys' order in memory (after it,
+// each key read is a cache miss), and with the rest of a buffer's
+// handling, off the goroutine that applies the records: nothing else uses
+// the filter until Finish returns (the store is not processed while it
+// restores).
 func (r *ingestRestorer) learnKeys(c *ingestChunk) {
 	if r.store == nil {
 		return
@@ -566,8 +569,8 @@ func (r *ingestRestorer) Finish() error {
 		return nil
 	}
 	c.next, c.extra = r.next, r.extra
-	sortChunk(c)
 	r.learnKeys(c)
+	sortChunk(c)
 	if r.strategy == ingestChunks || len(r.runs) == 0 {
 		return r.ingestChunk(c)
 	}
