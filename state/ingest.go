@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -175,9 +177,11 @@ type ingestRestorer struct {
 	bgErr error
 
 	// Written by the goroutine that handles a buffer (one at a time).
-	runs    []string // sorted runs spilled and not yet ingested (ingestMerge)
-	chunks  int      // ingests done
-	files   int      // files made, for their names
+	runs    []string     // sorted runs spilled and not yet ingested (ingestMerge)
+	marks   [][]runMark  // of each run
+	chunks  int          // ingests done
+	files   atomic.Int64 // files made, for their names
+	split   bool         // the final merge ran in two key ranges (for tests)
 	scratch []byte
 
 	next      int64            // next offset after the records applied, -1 if none
@@ -365,7 +369,7 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	for _, p := range r.runs {
 		os.Remove(p)
 	}
-	r.runs = r.runs[:0]
+	r.runs, r.marks = r.runs[:0], r.marks[:0]
 	r.chunks++
 	return nil
 }
@@ -426,26 +430,43 @@ func (r *ingestRestorer) spillRun(c *ingestChunk) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var hdr [2 * binary.MaxVarintLen64]byte
+	var idx []runMark
+	var off int64
 	for i := range c.ents {
 		e := &c.ents[i]
+		if i%runMarkEvery == 0 {
+			idx = append(idx, runMark{key: bytes.Clone(c.key(e)), off: off})
+		}
 		n := binary.PutUvarint(hdr[:], uint64(e.klen))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen+1))
 		w.Write(hdr[:n])
 		w.Write(c.key(e))
 		w.Write(c.value(e))
+		off += int64(n) + int64(e.klen) + int64(max(e.vlen, 0))
 	}
 	err = errors.Join(w.Flush(), f.Close())
 	if err != nil {
 		return fmt.Errorf("state: restore %q: write sorted run: %w", r.name, err)
 	}
 	r.runs = append(r.runs, path)
+	r.marks = append(r.marks, idx)
 	return nil
 }
 
 func (r *ingestRestorer) newFile(kind string) string {
-	r.files++
-	return filepath.Join(r.tmp, fmt.Sprintf("%06d.%s", r.files, kind))
+	return filepath.Join(r.tmp, fmt.Sprintf("%06d.%s", r.files.Add(1), kind))
 }
+
+// runMark is a key of a sorted run and the file offset of its record:
+// the merge of a key range starts reading a run at the last mark before
+// the range.
+type runMark struct {
+	key []byte
+	off int64
+}
+
+// runMarkEvery is the number of records between two marks of a run.
+const runMarkEvery = 1024
 
 // tableWriter writes the store's entries to sstables.
 type tableWriter struct {
@@ -584,6 +605,31 @@ func (r *ingestRestorer) Finish() error {
 // mergeRuns merges the spilled runs and the sorted buffer into tables of
 // at most about ingestTableBytes, leaving deleted keys out.
 func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
+	if c == nil || len(c.ents) < 2*runMarkEvery {
+		return r.mergeRange(c, nil, nil)
+	}
+	// Two halves of the key space, split at the middle key of the last
+	// buffer (changelog keys come in no order, so any buffer's keys are a
+	// sample of all), merged on two goroutines into tables that do not
+	// overlap.
+	mid := bytes.Clone(c.key(&c.ents[len(c.ents)/2]))
+	r.split = true
+	var wg sync.WaitGroup
+	var lo []string
+	var loErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		lo, loErr = r.mergeRange(c, nil, mid)
+	}()
+	hi, hiErr := r.mergeRange(c, mid, nil)
+	wg.Wait()
+	return append(lo, hi...), errors.Join(loErr, hiErr)
+}
+
+// mergeRange merges the records of keys in [lo, hi) (nil: unbounded) of
+// the spilled runs and of the sorted buffer c (if not nil) into tables.
+func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, error) {
 	var h runHeap
 	var files []*os.File
 	defer func() {
@@ -597,16 +643,33 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 			return nil, err
 		}
 		files = append(files, f)
-		s := &runSource{rank: i, rd: bufio.NewReaderSize(f, 256<<10)}
-		if err := s.next(); err != nil {
-			return nil, fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err)
+		if lo != nil {
+			marks := r.marks[i]
+			j, _ := slices.BinarySearchFunc(marks, lo, func(m runMark, k []byte) int { return bytes.Compare(m.key, k) })
+			if j > 0 {
+				if _, err := f.Seek(marks[j-1].off, io.SeekStart); err != nil {
+					return nil, err
+				}
+			}
+		}
+		s := &runSource{rank: i, rd: bufio.NewReaderSize(f, 256<<10), hi: hi}
+		for {
+			if err := s.next(); err != nil {
+				return nil, fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err)
+			}
+			if !s.ok || lo == nil || bytes.Compare(s.key, lo) >= 0 {
+				break
+			}
 		}
 		if s.ok {
 			h = append(h, s)
 		}
 	}
 	if c != nil {
-		mem := &runSource{rank: len(r.runs), mem: c}
+		mem := &runSource{rank: len(r.runs), mem: c, hi: hi}
+		if lo != nil {
+			mem.i, _ = slices.BinarySearchFunc(c.ents, lo, func(e ingestEnt, k []byte) int { return bytes.Compare(c.key(&e), k) })
+		}
 		if err := mem.next(); err != nil {
 			return nil, err
 		}
@@ -619,6 +682,7 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 
 	var paths []string
 	var w *sstable.Writer
+	var scratch []byte
 	closeTable := func() error {
 		if w == nil {
 			return nil
@@ -649,12 +713,12 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 				}
 				paths = append(paths, p)
 			}
-			r.scratch = append(append(r.scratch[:0], r.prefix...), k...)
+			scratch = append(append(scratch[:0], r.prefix...), k...)
 			var err error
 			if del {
-				err = w.Delete(r.scratch)
+				err = w.Delete(scratch)
 			} else {
-				err = w.Set(r.scratch, v)
+				err = w.Set(scratch, v)
 			}
 			if err != nil {
 				return nil, errors.Join(err, closeTable())
@@ -710,9 +774,20 @@ type runSource struct {
 	vbuf []byte
 	k0   uint64 // prefix16 of key
 	k1   uint64
+	hi   []byte // the source ends before this key (nil: at its end)
 }
 
 func (s *runSource) next() error {
+	if err := s.read(); err != nil || !s.ok || s.hi == nil {
+		return err
+	}
+	if bytes.Compare(s.key, s.hi) >= 0 {
+		s.ok = false
+	}
+	return nil
+}
+
+func (s *runSource) read() error {
 	if s.mem != nil {
 		if s.i >= len(s.mem.ents) {
 			s.ok = false

@@ -97,6 +97,7 @@ func TestFullRestore(t *testing.T) {
 		{"merge-one-buffer", ingestMerge, 64 << 20, 20_000, 3_000},
 		{"merge-many-runs", ingestMerge, 16 << 10, 20_000, 3_000},
 		{"merge-runs-all-keys-new", ingestMerge, 16 << 10, 5_000, 100_000},
+		{"merge-split-in-two", ingestMerge, 1 << 20, 40_000, 100_000},
 		{"chunks-one-buffer", ingestChunks, 64 << 20, 20_000, 3_000},
 		{"chunks-many", ingestChunks, 16 << 10, 20_000, 3_000},
 		{"only-tombstones", ingestMerge, 16 << 10, 0, 0},
@@ -122,8 +123,9 @@ func TestFullRestore(t *testing.T) {
 			require.NoError(t, r.Finish())
 			ir := r.(*ingestRestorer)
 			if tc.budget < 1<<20 && tc.n > 0 {
-				require.Greater(t, ir.files, 10) // the small buffers filled up
+				require.Greater(t, ir.files.Load(), int64(10)) // the small buffers filled up
 			}
+			require.Equal(t, tc.name == "merge-split-in-two", ir.split, "the final merge in two key ranges")
 			if tc.name == "merge-many-runs" {
 				require.Equal(t, 1, ir.chunks, "an ingest at maxIngestRuns runs") // 20,000 records, ~200 a run
 			}
