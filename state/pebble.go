@@ -116,6 +116,10 @@ type Options struct {
 	// RestoreBatchBytes is the Pebble batch size at which a Restorer commits
 	// early. Default DefaultRestoreBatchBytes.
 	RestoreBatchBytes int
+	// RestoreIngestBytes is the memory in which a FullRestorer sorts
+	// changelog records before writing them to a sorted table (at most 1
+	// GiB). Default DefaultRestoreIngestBytes.
+	RestoreIngestBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -130,6 +134,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RestoreBatchBytes <= 0 {
 		o.RestoreBatchBytes = DefaultRestoreBatchBytes
+	}
+	if o.RestoreIngestBytes <= 0 {
+		o.RestoreIngestBytes = DefaultRestoreIngestBytes
 	}
 	return o
 }
@@ -197,6 +204,7 @@ type DB struct {
 	dir     string
 	abs     string
 	pdb     *pebble.DB
+	po      *pebble.Options // for the writer options of ingested tables
 	opts    Options
 	log     *slog.Logger
 	pending *pebble.Batch
@@ -204,7 +212,8 @@ type DB struct {
 	scratch []byte
 
 	closed  atomic.Bool
-	mu      sync.Mutex // guards readers and the close handshake
+	bg      sync.WaitGroup // buffers of ingesting restores being handled
+	mu      sync.Mutex     // guards readers and the close handshake
 	cond    sync.Cond
 	readers int
 }
@@ -235,6 +244,11 @@ func Open(dir string, opts Options) (*DB, error) {
 
 func open(dir, abs string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state: open %s: %w", dir, err)
+	}
+	// Files of an ingesting restore that a crash cut short were never
+	// ingested.
+	if err := os.RemoveAll(filepath.Join(dir, restoreTmpDir)); err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
 	log := opts.Logger.With("dir", dir)
@@ -269,8 +283,10 @@ func open(dir, abs string, opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("state: open %s: %w", dir, err)
 	}
+	po = po.Clone() // Open used a copy with its defaults filled in: so do ingested tables
+	po.EnsureDefaults()
 	db := &DB{
-		dir: dir, abs: abs, pdb: pdb, opts: opts, log: log,
+		dir: dir, abs: abs, pdb: pdb, po: po, opts: opts, log: log,
 		pending: pdb.NewBatch(),
 		stores:  make(map[string]*CachedStore),
 	}
@@ -514,6 +530,7 @@ func (db *DB) Restorer(name string) (Restorer, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
+	db.bg.Wait() // an earlier restore left without Finish
 	s := db.stores[name]
 	if s != nil {
 		s.reset()
@@ -590,6 +607,7 @@ func (db *DB) Close() error {
 	}
 	db.mu.Unlock()
 	defer unlockDir(db.abs)
+	db.bg.Wait() // a restore left without Finish may still write a table
 	for _, s := range db.stores {
 		s.reset()
 	}
@@ -833,6 +851,16 @@ type pebbleRestorer struct {
 	maxRecords int
 	maxBytes   int
 	done       bool
+	extra      map[string]int64 // checkpoints of WithCheckpoint
+}
+
+var _ CheckpointWriter = (*pebbleRestorer)(nil)
+
+func (r *pebbleRestorer) WithCheckpoint(name string, value int64) {
+	if r.extra == nil {
+		r.extra = make(map[string]int64)
+	}
+	r.extra[name] = value
 }
 
 func (r *pebbleRestorer) Apply(key, value []byte, offset int64) error {
@@ -883,6 +911,14 @@ func (r *pebbleRestorer) commit() error {
 			return err
 		}
 	}
+	for name, v := range r.extra {
+		var buf [8]byte
+		binary.BigEndian.PutUint64(buf[:], uint64(v))
+		if err := r.b.Set(checkpointKey(name), buf[:], nil); err != nil {
+			return err
+		}
+	}
+	r.extra = nil
 	if !r.b.Empty() {
 		if err := r.b.Commit(pebble.NoSync); err != nil {
 			return err

@@ -131,9 +131,10 @@ type Config struct {
 	// makes the App commit early. A store that is empty when its task
 	// opens it (a new App, or a store restored from scratch) also keeps a
 	// filter of the keys it wrote, of StoreCacheBytes/4, so that looking up
-	// a key it never wrote does not read Pebble; the filter is dropped
-	// once the store holds more keys than it covers (one per byte: a
-	// million with the default). Default 4 MiB.
+	// a key it never wrote does not read Pebble. It covers a key per
+	// byte (a million with the default) at 2% false positives; past that
+	// it keeps serving with more false positives (28% at 2.5 times) and
+	// is dropped at about six times (90%). Default 4 MiB.
 	//
 	// Memory. What an App holds is bounded by configuration, whatever the
 	// number of keys (see "Memory" in docs/ARCHITECTURE.md):
@@ -151,7 +152,9 @@ type Config struct {
 	//   - records produced and not yet acknowledged: franz-go's
 	//     MaxBufferedRecords (10,000 by default);
 	//   - a restore: about three fetches of at most 4 MiB per store
-	//     restoring.
+	//     restoring, and for a store restored from offset 0 into an empty
+	//     database, 16 MiB to sort its records (the sorted runs go to
+	//     files in the task's directory until they are ingested).
 	StoreCacheBytes int
 
 	// OnRestore, if set, is called as stores are restored from their

@@ -45,10 +45,13 @@ var flagRestoreRecords = flag.Int("restore-records", 1_000_000, "changelog recor
 //     KeepControlRecords, FetchMaxBytes 64 MiB, FetchMaxPartitionBytes
 //     16 MiB) reading the changelog from offset 0 to its end and doing
 //     nothing with the records: the Kafka side alone.
-//   - pebble: state.Open (a 64 MiB shared cache and 4 MiB memtables, as
-//     brook's defaults) and a Restorer applying the same records from
-//     memory, then Finish: the Pebble side alone (state.BenchmarkRestore
-//     measures the same).
+//   - pebble: state.Open (a 64 MiB shared cache, brook's default
+//     memtables) and a Restorer applying the same records from memory in
+//     Pebble batches, then Finish: the Pebble side alone
+//     (state.BenchmarkRestore/batch measures the same).
+//   - ingest: the same with state.FullRestorer, which sorts the records
+//     and ingests them as sorted tables, as brook's restore of an empty
+//     store does (state.BenchmarkRestore/ingest-merge-16MiB).
 //
 // The target is restore-rec/s >= 1M records/s.
 func BenchmarkRestore(b *testing.B) {
@@ -79,7 +82,7 @@ func BenchmarkRestore(b *testing.B) {
 	b.Logf("filled %q with %d records in %v", changelog, n, time.Since(start).Round(time.Millisecond))
 
 	iterBase, _ := goroutines()
-	var sumRun, sumOnly, sumFetch, sumPebble time.Duration
+	var sumRun, sumOnly, sumFetch, sumPebble, sumIngest time.Duration
 	iter := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -108,12 +111,21 @@ func BenchmarkRestore(b *testing.B) {
 
 		runtime.GC()
 		cpu0 = cpuTime()
-		pprof.Do(context.Background(), pprof.Labels("pipeline", "pebble"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys) })
+		pprof.Do(context.Background(), pprof.Labels("pipeline", "pebble"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, false) })
 		if err != nil {
 			b.Fatalf("iteration %d: pebble: %v", iter, err)
 		}
 		sumPebble += d
 		b.Logf("iteration %d: pebble %d records in %v (%.0f rec/s); CPU %v", iter, n, d.Round(time.Millisecond), float64(n)/d.Seconds(), (cpuTime() - cpu0).Round(time.Millisecond))
+
+		runtime.GC()
+		cpu0 = cpuTime()
+		pprof.Do(context.Background(), pprof.Labels("pipeline", "ingest"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, true) })
+		if err != nil {
+			b.Fatalf("iteration %d: ingest: %v", iter, err)
+		}
+		sumIngest += d
+		b.Logf("iteration %d: ingest %d records in %v (%.0f rec/s); CPU %v", iter, n, d.Round(time.Millisecond), float64(n)/d.Seconds(), (cpuTime() - cpu0).Round(time.Millisecond))
 
 		checkGoroutines(b, iterBase)
 		iter++
@@ -124,6 +136,7 @@ func BenchmarkRestore(b *testing.B) {
 	b.ReportMetric(total/sumOnly.Seconds(), "restore-only-rec/s")
 	b.ReportMetric(total/sumFetch.Seconds(), "fetch-rec/s")
 	b.ReportMetric(total/sumPebble.Seconds(), "pebble-rec/s")
+	b.ReportMetric(total/sumIngest.Seconds(), "ingest-rec/s")
 }
 
 type restoreResult struct {
@@ -274,16 +287,20 @@ func fetchOnly(addrs []string, topic string, n int) (time.Duration, error) {
 // pebbleOnly restores the records (keys[i], i as 8 bytes big-endian) into
 // a fresh DB in dir with a Restorer, and returns the time of the Apply
 // calls and Finish.
-func pebbleOnly(dir, store string, keys [][]byte) (time.Duration, error) {
+func pebbleOnly(dir, store string, keys [][]byte, full bool) (time.Duration, error) {
 	cache := state.NewCache(64 << 20)
 	defer cache.Unref()
-	db, err := state.Open(filepath.Join(dir, "db"), state.Options{Cache: cache, MemTableSize: 4 << 20, Logger: slog.New(slog.DiscardHandler)})
+	db, err := state.Open(filepath.Join(dir, "db"), state.Options{Cache: cache, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
 	start := time.Now()
-	r, err := db.Restorer(store)
+	restorer := db.Restorer
+	if full {
+		restorer = db.FullRestorer
+	}
+	r, err := restorer(store)
 	if err != nil {
 		return 0, err
 	}

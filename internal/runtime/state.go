@@ -283,6 +283,12 @@ func retriableOffsetErr(err error) bool {
 		errors.Is(err, kerr.LeaderNotAvailable) || kerr.IsRetriable(err)
 }
 
+// fullRestorer is a TaskDB that restores an empty store by ingesting
+// sorted tables (state.DB).
+type fullRestorer interface {
+	FullRestorer(name string) (state.Restorer, error)
+}
+
 func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start, end int64, prog *RestoreProgress) error {
 	p := t.t.ID.Partition
 	rcl, err := kgo.NewClient(append([]kgo.Opt{
@@ -298,10 +304,21 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		return err
 	}
 	defer rcl.Close()
-	rs, err := t.t.DB.Restorer(c.store.Name())
+	var rs state.Restorer
+	if fr, ok := t.t.DB.(fullRestorer); ok && start == 0 {
+		// An empty store ingests sorted tables (decision 41).
+		rs, err = fr.FullRestorer(c.store.Name())
+	} else {
+		rs, err = t.t.DB.Restorer(c.store.Name())
+	}
 	if err != nil {
 		return err
 	}
+	// The stream time of the records applied is written with each batch
+	// or ingest, with the store's checkpoint, so that a restore cut
+	// short keeps it (decision 25); it never goes back.
+	cw, _ := rs.(state.CheckpointWriter)
+	st0 := t.t.StreamTime
 	// One goroutine polls, this one applies: a fetch is decoded and handed
 	// over while the previous one is written to Pebble. At most one fetch
 	// waits in the channel, one is applied and franz-go buffers one more,
@@ -369,6 +386,9 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 		})
 		if aerr != nil {
 			return fmt.Errorf("brook: task %s: restore store %q: %w", t.t.ID, c.store.Name(), aerr)
+		}
+		if cw != nil && c.maxTs > st0 {
+			cw.WithCheckpoint(StreamTimeCheckpoint, c.maxTs)
 		}
 		if time.Since(lastReport) > 100*time.Millisecond {
 			e.reportRestore(*prog)
