@@ -80,7 +80,12 @@ func soakConfig(brokers []string, dir, instance string) stream.Config {
 		// and tasks fail over to them (cooperative rebalancing is always
 		// on). BROOK_SOAK_STANDBYS=0 turns them off.
 		StandbyReplicas: soakStandbys(),
-		ClientOpts:      []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
+		// A small acceptable lag: a task that moves to a member without
+		// its state goes through a warm-up and a probing rebalance while
+		// members are killed. BROOK_SOAK_RECOVERY_LAG sets it.
+		AcceptableRecoveryLag:    soakRecoveryLag(),
+		ProbingRebalanceInterval: 5 * time.Second,
+		ClientOpts:               []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
 	}
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -93,6 +98,13 @@ func soakStandbys() int {
 		return n
 	}
 	return 1
+}
+
+func soakRecoveryLag() int64 {
+	if n, err := strconv.ParseInt(os.Getenv("BROOK_SOAK_RECOVERY_LAG"), 10, 64); err == nil {
+		return n
+	}
+	return 100
 }
 
 func soakGuarantee() stream.Guarantee {
@@ -152,6 +164,9 @@ func soak(t *testing.T, d time.Duration, static bool) {
 		k.Topic(topic, 6)
 	}
 	logDir := t.TempDir()
+	if d := os.Getenv("BROOK_SOAK_LOGS"); d != "" {
+		logDir = d
+	}
 	var stats struct {
 		kills, terms, restarts, fresh, joins, unexpected, stuck int
 		slowestStop                                             time.Duration

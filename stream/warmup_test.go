@@ -30,8 +30,8 @@ type eventLog struct {
 }
 
 func (l *eventLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
-func (l *eventLog) WithAttrs([]slog.Attr) slog.Handler             { return l }
-func (l *eventLog) WithGroup(string) slog.Handler                  { return l }
+func (l *eventLog) WithAttrs([]slog.Attr) slog.Handler            { return l }
+func (l *eventLog) WithGroup(string) slog.Handler                 { return l }
 
 func (l *eventLog) Handle(_ context.Context, r slog.Record) error {
 	ev := logEvent{at: time.Now(), msg: r.Message}
