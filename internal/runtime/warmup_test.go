@@ -1,10 +1,14 @@
 package runtime
 
 import (
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestPlanTasksWarmups(t *testing.T) {
@@ -59,4 +63,48 @@ func TestPlanTasksWarmups(t *testing.T) {
 			assert.Equal(t, tc.want, planTasks(tc.members, tc.tasks, stateful, tc.o))
 		})
 	}
+}
+
+// TestProbeSchedule: a member holding warm-ups probes every
+// ProbingRebalanceInterval, and once at once when a warm-up first
+// catches up; a member without warm-ups never probes.
+func TestProbeSchedule(t *testing.T) {
+	e := New(Options{AcceptableRecoveryLag: 100, ProbingRebalanceInterval: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled: no group, so ForceRebalance does nothing
+	require.NoError(t, err)
+	defer cl.Close()
+	e.cl = cl
+	probes := func() int64 { return e.Metrics().Probes }
+
+	e.noteWarmups(ids(3))
+	e.probe()
+	assert.Equal(t, int64(0), probes(), "not due yet")
+	e.warmupCaughtUp(ids(4)[0], 0) // not a warm-up here
+	e.warmupCaughtUp(ids(3)[0], 101)
+	e.probe()
+	assert.Equal(t, int64(0), probes(), "a warm-up still behind, or another task's, asks nothing")
+	e.warmupCaughtUp(ids(3)[0], 100)
+	e.probe()
+	assert.Equal(t, int64(1), probes(), "the warm-up caught up: at once")
+	e.warmupCaughtUp(ids(3)[0], 0)
+	e.probe()
+	assert.Equal(t, int64(1), probes(), "the early probe fires once per warm-up")
+	time.Sleep(600 * time.Millisecond)
+	e.probe()
+	assert.Equal(t, int64(2), probes(), "the interval passed")
+	e.probe()
+	assert.Equal(t, int64(2), probes(), "and is counted again from the probe")
+	time.Sleep(600 * time.Millisecond)
+	e.probe()
+	assert.Equal(t, int64(3), probes())
+
+	e.noteWarmups(ids(3)) // a new assignment, same warm-up: no second early probe
+	e.warmupCaughtUp(ids(3)[0], 0)
+	e.probe()
+	assert.Equal(t, int64(3), probes())
+
+	e.noteWarmups(nil)
+	time.Sleep(600 * time.Millisecond)
+	e.probe()
+	assert.Equal(t, int64(3), probes(), "no warm-ups, no probes")
 }
