@@ -78,7 +78,7 @@ type Options struct {
 	StandbyReplicas int
 	// AcceptableRecoveryLag is the largest lag, in changelog offsets summed
 	// over a task's stores, at which a member counts as caught up on the
-	// task (warmup.go); 0 means every member with less is behind.
+	// task (warmup.go); a task moves only to a caught-up member.
 	AcceptableRecoveryLag int64
 	// MaxWarmupReplicas bounds the warm-up replicas the leader assigns at
 	// once across the group (warmup.go).
