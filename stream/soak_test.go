@@ -80,9 +80,10 @@ func soakConfig(brokers []string, dir, instance string) stream.Config {
 		// and tasks fail over to them (cooperative rebalancing is always
 		// on). BROOK_SOAK_STANDBYS=0 turns them off.
 		StandbyReplicas: soakStandbys(),
-		// A small acceptable lag: a task that moves to a member without
-		// its state goes through a warm-up and a probing rebalance while
-		// members are killed. BROOK_SOAK_RECOVERY_LAG sets it.
+		// The soak's state is small: with the default acceptable lag
+		// every member is caught up and tasks move at once.
+		// BROOK_SOAK_RECOVERY_LAG=100 sends moves through warm-ups and
+		// probing rebalances while members are killed.
 		AcceptableRecoveryLag:    soakRecoveryLag(),
 		ProbingRebalanceInterval: 5 * time.Second,
 		ClientOpts:               []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
@@ -101,10 +102,8 @@ func soakStandbys() int {
 }
 
 func soakRecoveryLag() int64 {
-	if n, err := strconv.ParseInt(os.Getenv("BROOK_SOAK_RECOVERY_LAG"), 10, 64); err == nil {
-		return n
-	}
-	return 100
+	n, _ := strconv.ParseInt(os.Getenv("BROOK_SOAK_RECOVERY_LAG"), 10, 64)
+	return n // 0: the default
 }
 
 func soakGuarantee() stream.Guarantee {
