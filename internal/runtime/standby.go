@@ -124,6 +124,9 @@ func (e *Engine) reconcileStandbysLocked() {
 	if e.o.InMemory {
 		return
 	}
+	if e.heldStale.Swap(false) {
+		e.noteHeldLocked() // a standby may have become a warm-up, or back
+	}
 	want := map[topo.TaskID]bool{}
 	if p := e.standbyWant.Load(); p != nil {
 		for _, id := range *p {

@@ -167,8 +167,10 @@ type warmupState struct {
 	// probed lists the warm-ups that asked for their early probe.
 	probedMu sync.Mutex
 	probed   map[topo.TaskID]bool
-	// held lists the standby and warm-up tasks running here, for Metrics.
-	held atomic.Pointer[heldReplicas]
+	// held lists the standby and warm-up tasks running here, for Metrics;
+	// heldStale is set when an assignment changed which are warm-ups.
+	held      atomic.Pointer[heldReplicas]
+	heldStale atomic.Bool
 }
 
 // heldReplicas are the replicas a member runs now.
@@ -182,6 +184,7 @@ func (e *Engine) noteWarmups(ids []topo.TaskID) {
 		set[id] = true
 	}
 	e.warmups.Store(&set)
+	e.heldStale.Store(true)
 	e.probedMu.Lock()
 	for id := range e.probed {
 		if !set[id] {
