@@ -191,7 +191,39 @@ type Config struct {
 	// instance a Pebble database, disk, and a client reading the
 	// changelogs. Ignored with InMemoryState. Default 0 (none).
 	StandbyReplicas int
+	// AcceptableRecoveryLag is how far behind, in changelog records summed
+	// over a task's stores, an instance may be and still count as caught
+	// up on the task, as Kafka Streams' acceptable.recovery.lag. A task
+	// with stores moves (a scale-out, a rebalance) only to an instance
+	// caught up on it; when the balance wants it on one that is not, the
+	// task keeps running where it is and the other instance gets a warm-up
+	// replica of it, a standby kept until it has caught up, after which a
+	// probing rebalance moves the task. The new owner then restores only
+	// the tail. Ignored with InMemoryState. Default 10,000; math.MaxInt64
+	// moves every task at once, as without warm-ups.
+	AcceptableRecoveryLag int64
+	// MaxWarmupReplicas bounds the warm-up replicas (see
+	// AcceptableRecoveryLag) running at once across all instances: the
+	// tasks beyond it wait for a later rebalance to get one. Warm-ups are
+	// not counted in StandbyReplicas. Default 2, as Kafka Streams'
+	// max.warmup.replicas.
+	MaxWarmupReplicas int
+	// ProbingRebalanceInterval is how often an instance holding warm-up
+	// replicas asks for a rebalance, so that the tasks whose warm-ups
+	// caught up move; an instance also asks once at once when one of its
+	// warm-ups first catches up. Default 10 minutes, as Kafka Streams'
+	// probing.rebalance.interval.ms.
+	ProbingRebalanceInterval time.Duration
 }
+
+// Defaults of the warm-up settings (Config.AcceptableRecoveryLag,
+// Config.MaxWarmupReplicas, Config.ProbingRebalanceInterval), those of
+// Kafka Streams.
+const (
+	DefaultAcceptableRecoveryLag    = 10_000
+	DefaultMaxWarmupReplicas        = 2
+	DefaultProbingRebalanceInterval = 10 * time.Minute
+)
 
 // RestoreProgress reports the restoration of one store of one task from
 // its changelog: how many records were applied and how many there are
@@ -373,6 +405,21 @@ func (c *Config) validate() error {
 	}
 	if c.StandbyReplicas < 0 {
 		bad("StandbyReplicas", "is %d: it must not be negative (zero, the default, keeps no standbys)", c.StandbyReplicas)
+	}
+	if c.AcceptableRecoveryLag < 0 {
+		bad("AcceptableRecoveryLag", "is %d: it must not be negative (zero means the default %d; math.MaxInt64 moves tasks at once)", c.AcceptableRecoveryLag, DefaultAcceptableRecoveryLag)
+	} else if c.AcceptableRecoveryLag == 0 {
+		c.AcceptableRecoveryLag = DefaultAcceptableRecoveryLag
+	}
+	if c.MaxWarmupReplicas < 0 {
+		bad("MaxWarmupReplicas", "is %d: it must be positive (or zero for the default %d)", c.MaxWarmupReplicas, DefaultMaxWarmupReplicas)
+	} else if c.MaxWarmupReplicas == 0 {
+		c.MaxWarmupReplicas = DefaultMaxWarmupReplicas
+	}
+	if c.ProbingRebalanceInterval < 0 {
+		bad("ProbingRebalanceInterval", "is %v: it must be positive (or zero for the default %v)", c.ProbingRebalanceInterval, DefaultProbingRebalanceInterval)
+	} else if c.ProbingRebalanceInterval == 0 {
+		c.ProbingRebalanceInterval = DefaultProbingRebalanceInterval
 	}
 	if c.StoreCacheBytes < 0 {
 		bad("StoreCacheBytes", "is %d: it must not be negative (zero means the default 4 MiB)", c.StoreCacheBytes)

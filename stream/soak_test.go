@@ -80,7 +80,13 @@ func soakConfig(brokers []string, dir, instance string) stream.Config {
 		// and tasks fail over to them (cooperative rebalancing is always
 		// on). BROOK_SOAK_STANDBYS=0 turns them off.
 		StandbyReplicas: soakStandbys(),
-		ClientOpts:      []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
+		// The soak's state is small: with the default acceptable lag
+		// every member is caught up and tasks move at once.
+		// BROOK_SOAK_RECOVERY_LAG=100 sends moves through warm-ups and
+		// probing rebalances while members are killed.
+		AcceptableRecoveryLag:    soakRecoveryLag(),
+		ProbingRebalanceInterval: 5 * time.Second,
+		ClientOpts:               []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)},
 	}
 	if os.Getenv("BROOK_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -93,6 +99,11 @@ func soakStandbys() int {
 		return n
 	}
 	return 1
+}
+
+func soakRecoveryLag() int64 {
+	n, _ := strconv.ParseInt(os.Getenv("BROOK_SOAK_RECOVERY_LAG"), 10, 64)
+	return n // 0: the default
 }
 
 func soakGuarantee() stream.Guarantee {
@@ -152,6 +163,9 @@ func soak(t *testing.T, d time.Duration, static bool) {
 		k.Topic(topic, 6)
 	}
 	logDir := t.TempDir()
+	if d := os.Getenv("BROOK_SOAK_LOGS"); d != "" {
+		logDir = d
+	}
 	var stats struct {
 		kills, terms, restarts, fresh, joins, unexpected, stuck int
 		slowestStop                                             time.Duration

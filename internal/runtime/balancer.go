@@ -129,9 +129,13 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 		refs = append(refs, m)
 		endpoints = append(endpoints, md.Endpoint)
 	})
-	assigned := assignTasks(members, tasks)
+	lag := b.e.o.AcceptableRecoveryLag
+	if b.e.o.InMemory {
+		lag = -1 // no state to warm up: every member is caught up
+	}
+	pl := planTasks(members, tasks, b.stateful, warmupOpts{standbys: b.e.o.StandbyReplicas, lag: lag, maxWarmups: b.e.o.MaxWarmupReplicas})
 	plan := cb.NewPlan()
-	for i, ts := range assigned {
+	for i, ts := range pl.active {
 		for _, id := range ts {
 			for _, s := range b.e.o.Subs {
 				if s.ID != id.Subtopology {
@@ -143,15 +147,24 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 			}
 		}
 	}
-	standbys := pickStandbys(members, assigned, b.stateful, b.e.o.StandbyReplicas)
-	standby := map[string][]string{} // member id -> its standby tasks
-	for i, ts := range standbys {
-		for _, id := range ts {
-			standby[refs[i].MemberID] = append(standby[refs[i].MemberID], id.String())
+	replicas := map[string]replicaTasks{} // by member id
+	for i := range refs {
+		var r replicaTasks
+		for _, id := range pl.standby[i] {
+			r.standby = append(r.standby, id.String())
+		}
+		for _, id := range pl.warmup[i] {
+			r.warmup = append(r.warmup, id.String())
+		}
+		if len(r.standby)+len(r.warmup) > 0 {
+			replicas[refs[i].MemberID] = r
 		}
 	}
+	if n := countTasks(pl.warmup); n > 0 {
+		b.e.log.Info("tasks held back on caught-up members while warm-up replicas catch up", "warmups", n)
+	}
 	plan.AdjustCooperative(cb)
-	return b.e.withPlacement(plan, refs, endpoints, tasks, standby)
+	return b.e.withPlacement(plan, refs, endpoints, tasks, replicas)
 }
 
 // stateful reports whether task id has stores.
@@ -162,6 +175,18 @@ func (b *balancer) stateful(id topo.TaskID) bool {
 		}
 	}
 	return false
+}
+
+// replicaTasks are the standby and warm-up tasks of one member, as the
+// leader sends them.
+type replicaTasks struct{ standby, warmup []string }
+
+func countTasks(ts [][]topo.TaskID) int {
+	n := 0
+	for _, t := range ts {
+		n += len(t)
+	}
+	return n
 }
 
 // memberTasks is what the leader knows of a member: the tasks it runs and

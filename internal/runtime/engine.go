@@ -76,6 +76,16 @@ type Options struct {
 	// StandbyReplicas is the number of standby replicas of each task with
 	// stores kept on other members (standby.go).
 	StandbyReplicas int
+	// AcceptableRecoveryLag is the largest lag, in changelog offsets summed
+	// over a task's stores, at which a member counts as caught up on the
+	// task (warmup.go); a task moves only to a caught-up member.
+	AcceptableRecoveryLag int64
+	// MaxWarmupReplicas bounds the warm-up replicas the leader assigns at
+	// once across the group (warmup.go).
+	MaxWarmupReplicas int
+	// ProbingRebalanceInterval is how often a member holding warm-up
+	// replicas asks for a rebalance (warmup.go).
+	ProbingRebalanceInterval time.Duration
 	// WallClock is set when the topology has processors that may schedule
 	// wall-clock punctuators: tasks then get a tick every CommitInterval.
 	WallClock bool
@@ -159,6 +169,7 @@ type Engine struct {
 	dbClosing    map[topo.TaskID]chan struct{} // databases closing (dbclose.go), guarded by mu
 	wakeState
 	standbyState
+	warmupState
 	// sessRevoked is set when a revoke found no transaction open: the
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
@@ -497,6 +508,7 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			last = time.Now()
 		}
+		e.probe()
 		e.cl.AllowRebalance()
 	}
 }

@@ -50,6 +50,9 @@ type placementData struct {
 	// replicas of (standby.go); the one field that differs between
 	// members' assignments.
 	Standby []string `json:"standby,omitempty"`
+	// Warmup lists the tasks the receiving member keeps warm-up replicas
+	// of (warmup.go): standbys it is to take over once caught up.
+	Warmup []string `json:"warmup,omitempty"`
 }
 
 // Placement is what a member learnt at its last assignment: which endpoint
@@ -100,12 +103,12 @@ func (e *Engine) Subtopologies() []*topo.Subtopology { return e.o.Subs }
 // endpoints[i] is the endpoint of refs[i]; tasks are all the tasks. The
 // placement is read from the plan itself when it is sent, so it lists
 // exactly what each member is assigned, whatever the balancing.
-func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, tasks []topo.TaskID, standby map[string][]string) kgo.IntoSyncAssignment {
+func (e *Engine) withPlacement(plan *kgo.BalancePlan, refs []*kmsg.JoinGroupResponseMember, endpoints []string, tasks []topo.TaskID, replicas map[string]replicaTasks) kgo.IntoSyncAssignment {
 	eps := make(map[string]string, len(refs))
 	for i, r := range refs {
 		eps[r.MemberID] = endpoints[i]
 	}
-	return placementPlan{e: e, plan: plan, endpoints: eps, tasks: tasks, standby: standby}
+	return placementPlan{e: e, plan: plan, endpoints: eps, tasks: tasks, replicas: replicas}
 }
 
 // encodePlacement makes the user data of every member's assignment from
@@ -137,7 +140,7 @@ type placementPlan struct {
 	plan      *kgo.BalancePlan
 	endpoints map[string]string // by member id
 	tasks     []topo.TaskID
-	standby   map[string][]string // by member id: its standby tasks (standby.go)
+	replicas  map[string]replicaTasks // by member id: its standby and warm-up tasks
 }
 
 // IntoSyncAssignment implements kgo.IntoSyncAssignment: the plan's
@@ -186,8 +189,8 @@ func (p placementPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignme
 			a.Topics = append(a.Topics, at)
 		}
 		a.UserData = ud
-		if sb := p.standby[member]; len(sb) > 0 && ud != nil {
-			a.UserData = withStandby(ud, sb)
+		if r, ok := p.replicas[member]; ok && ud != nil {
+			a.UserData = withReplicas(ud, r)
 		}
 		s := kmsg.NewSyncGroupRequestGroupAssignment()
 		s.MemberID = member
@@ -242,24 +245,31 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 		}
 	}
 	e.placement.Store(p)
-	var ids []topo.TaskID
+	var ids, warm []topo.TaskID
 	for _, s := range pd.Standby {
 		if id, ok := parseTaskID(s); ok {
 			ids = append(ids, id)
 		}
 	}
+	for _, s := range pd.Warmup {
+		if id, ok := parseTaskID(s); ok {
+			ids = append(ids, id)
+			warm = append(warm, id)
+		}
+	}
+	e.noteWarmups(warm)
 	e.standbyWant.Store(&ids)
 	return parts, nil
 }
 
-// withStandby returns the placement user data ud with the standby tasks
-// of one member added.
-func withStandby(ud []byte, standby []string) []byte {
+// withReplicas returns the placement user data ud with the standby and
+// warm-up tasks of one member added.
+func withReplicas(ud []byte, r replicaTasks) []byte {
 	var pd placementData
 	if err := json.Unmarshal(ud, &pd); err != nil {
 		return ud
 	}
-	pd.Standby = standby
+	pd.Standby, pd.Warmup = r.standby, r.warmup
 	b, err := json.Marshal(pd)
 	if err != nil {
 		return ud

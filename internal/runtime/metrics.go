@@ -86,6 +86,12 @@ type Metrics struct {
 	// from the revoke (or the start of the join) to the assignment.
 	Rebalances       int64
 	RebalanceLatency Histogram
+	// Probes counts the probing rebalances this instance asked for while
+	// it held warm-up replicas (warmup.go).
+	Probes int64
+	// Standbys and Warmups list the tasks ("0_3") this instance keeps
+	// standby and warm-up replicas of now, sorted; nil for none.
+	Standbys, Warmups []string
 	// Tasks are every task this instance held since it was made, sorted by
 	// id.
 	Tasks []TaskMetrics
@@ -168,6 +174,7 @@ type registry struct {
 	rebalances atomic.Int64
 	rebLat     histogram
 	rebStart   atomic.Int64 // unix nanoseconds; 0 when no rebalance is under way
+	probes     atomic.Int64
 }
 
 type taskMetrics struct {
@@ -266,7 +273,7 @@ func (r *registry) snapshot(drops map[topo.TaskID]topo.DropCounts) Metrics {
 	})
 	out := Metrics{
 		Commits: r.commits.Load(), Aborts: r.aborts.Load(), CommitLatency: r.commitLat.snapshot(),
-		Rebalances: r.rebalances.Load(), RebalanceLatency: r.rebLat.snapshot(),
+		Rebalances: r.rebalances.Load(), RebalanceLatency: r.rebLat.snapshot(), Probes: r.probes.Load(),
 		ProcessLatency: Histogram{Bounds: LatencyBounds, Counts: make([]uint64, len(LatencyBounds)+1)},
 	}
 	now := time.Now()
@@ -337,7 +344,11 @@ func (e *Engine) Metrics() Metrics {
 	if e.o.Graph != nil {
 		drops = e.o.Graph.Drops().Snapshot()
 	}
-	return e.met.snapshot(drops)
+	m := e.met.snapshot(drops)
+	if h := e.held.Load(); h != nil {
+		m.Standbys, m.Warmups = slices.Clone(h.standbys), slices.Clone(h.warmups)
+	}
+	return m
 }
 
 // taskProducer is the producer of one task: it counts what the task

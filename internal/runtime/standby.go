@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -120,8 +121,11 @@ func (e *Engine) noteProgress(t *task) {
 // do not run and are not active here, and stops those no longer wanted.
 // e.mu must be held.
 func (e *Engine) reconcileStandbysLocked() {
-	if e.o.InMemory || e.o.StandbyReplicas <= 0 {
+	if e.o.InMemory {
 		return
+	}
+	if e.heldStale.Swap(false) {
+		e.noteHeldLocked() // a standby may have become a warm-up, or back
 	}
 	want := map[topo.TaskID]bool{}
 	if p := e.standbyWant.Load(); p != nil {
@@ -160,7 +164,12 @@ func (e *Engine) reconcileStandbysLocked() {
 			e.standbys = map[topo.TaskID]*standby{}
 		}
 		e.standbys[id] = sb
-		e.log.Info("standby assigned", "task", id)
+		e.noteHeldLocked()
+		if e.isWarmup(id) {
+			e.log.Info("warm-up replica assigned", "task", id)
+		} else {
+			e.log.Info("standby assigned", "task", id)
+		}
 		go func() {
 			defer close(sb.done)
 			if err := e.runStandby(ctx, sb, sub); err != nil && ctx.Err() == nil {
@@ -168,6 +177,20 @@ func (e *Engine) reconcileStandbysLocked() {
 			}
 		}()
 	}
+}
+
+// noteHeldLocked publishes the standbys and warm-ups running here for
+// Metrics. e.mu must be held.
+func (e *Engine) noteHeldLocked() {
+	var h heldReplicas
+	for _, id := range slices.SortedFunc(maps.Keys(e.standbys), compareTasks) {
+		if e.isWarmup(id) {
+			h.warmups = append(h.warmups, id.String())
+		} else {
+			h.standbys = append(h.standbys, id.String())
+		}
+	}
+	e.held.Store(&h)
 }
 
 // stopStandby stops a standby and closes its database. e.mu must be held.
@@ -178,6 +201,7 @@ func (e *Engine) stopStandby(sb *standby) {
 		e.log.Warn("closing standby state", "task", sb.id, "err", err)
 	}
 	delete(e.standbys, sb.id)
+	e.noteHeldLocked()
 	e.log.Info("standby stopped", "task", sb.id)
 }
 
@@ -220,6 +244,7 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 	}
 	defer rcl.Close()
 	next := map[string]int64{}
+	lag := map[string]int64{} // to the last stable offset, per store fetched
 	var buf []byte
 	var maxTs int64 = -1
 	for ctx.Err() == nil {
@@ -234,6 +259,10 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 			ft.EachPartition(func(fp kgo.FetchPartition) {
 				if aerr != nil || len(fp.Records) == 0 {
 					return
+				}
+				if fp.LastStableOffset >= 0 {
+					last := fp.Records[len(fp.Records)-1].Offset + 1
+					lag[name] = max(fp.LastStableOffset-last, 0)
 				}
 				rs, err := sb.db.Restorer(name)
 				if err != nil {
@@ -283,6 +312,15 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 			}
 		}
 		e.progress.Store(sb.id.String(), s)
+		if len(lag) > 0 {
+			// A store not fetched yet counts as caught up: at worst the
+			// early probe comes too soon (warmup.go).
+			var l int64
+			for _, v := range lag {
+				l += v
+			}
+			e.warmupCaughtUp(sb.id, l)
+		}
 	}
 	return nil
 }
