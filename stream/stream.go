@@ -109,16 +109,17 @@ func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.S
 	}
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
+		readKey, readValue := sourceReads(n, ks, vs)
 		return topo.SourceFunc(func(t *topo.Task, r *kgo.Record) error {
 			var k K
-			if r.Key != nil {
+			if r.Key != nil && readKey {
 				var err error
 				if k, err = ks.Deserialize(r.Topic, r.Key); err != nil {
 					return &topo.SerdeError{Op: "deserialize", Part: "key", Topic: r.Topic, Node: name, Err: err}
 				}
 			}
 			var v V
-			if r.Value != nil {
+			if r.Value != nil && readValue {
 				var err error
 				if v, err = vs.Deserialize(r.Topic, r.Value); err != nil {
 					return &topo.SerdeError{Op: "deserialize", Part: "value", Topic: r.Topic, Node: name, Err: err}
@@ -129,6 +130,17 @@ func source[K, V any](b *Builder, topics []string, ks serde.Serde[K], vs serde.S
 		}), nil
 	}
 	return Stream[K, V]{b: b, n: n, ks: ks, vs: vs, rawKS: true}
+}
+
+// sourceReads says whether the source node n decodes the keys and the
+// values of its records. A key or value that no processor reads is left
+// undecoded (the zero value) when decoding it cannot fail, so that leaving
+// it hides no bad record (decision 52): a count by key with string keys and
+// values reads neither. A timestamp extractor reads both.
+func sourceReads[K, V any](n *topo.Node, ks serde.Serde[K], vs serde.Serde[V]) (key, value bool) {
+	key = n.ExtractsTime || topo.NeedsKey(n) || !cannotFail(ks)
+	value = n.ExtractsTime || topo.NeedsValue(n) || !cannotFail(vs)
+	return key, value
 }
 
 // add appends a processor node fed by s and returns it.
@@ -352,8 +364,13 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 	if choose == nil && topic == "" {
 		s.b.g.Errorf("sink %s: empty topic name", n.Name)
 	}
+	if reuse && choose == nil {
+		// The key's bytes come with the record (see topo.Ignores).
+		n.KeyUse = topo.Ignores
+	}
 	n.Build = func(*topo.Task, []any) (any, error) {
 		topic := n.SinkTopic // internal topics get the app's prefix before tasks are built
+		vapp := appender(vs)
 		return proc[K, V](func(t *topo.Task, r Record[K, V]) error {
 			dst := topic
 			if choose != nil {
@@ -369,15 +386,35 @@ func (s Stream[K, V]) to(topic string, choose func(K, V) string, ks serde.Serde[
 					return &topo.SerdeError{Op: "serialize", Part: "key", Topic: dst, Node: name, Err: err}
 				}
 			}
+			var out *kgo.Record
 			var vb []byte
-			if !r.tomb {
-				var err error
-				if vb, err = vs.Serialize(dst, r.Value); err != nil {
-					return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
-				}
+			var err error
+			switch {
+			case r.tomb:
+				out = new(kgo.Record)
+			case vapp != nil:
+				// One allocation for the record and a small value.
+				o := new(sinkRecord)
+				out = &o.Record
+				vb, err = vapp.Append(o.buf[:0], dst, r.Value)
+			default:
+				out = new(kgo.Record)
+				vb, err = vs.Serialize(dst, r.Value)
 			}
-			return t.Produce(&kgo.Record{Topic: dst, Key: kb, Value: vb, Timestamp: time.UnixMilli(r.Timestamp), Headers: toKgoHeaders(r.Headers)})
+			if err != nil {
+				return &topo.SerdeError{Op: "serialize", Part: "value", Topic: dst, Node: name, Err: err}
+			}
+			out.Topic, out.Key, out.Value, out.Timestamp, out.Headers = dst, kb, vb, time.UnixMilli(r.Timestamp), toKgoHeaders(r.Headers)
+			return t.Produce(out)
 		}), nil
 	}
 	return n
+}
+
+// sinkRecord is an output record with room for a small value (a count's 8
+// bytes), so that a sink whose value serde is a serde.Appender makes both
+// in one allocation. The producer owns it, as any produced record.
+type sinkRecord struct {
+	kgo.Record
+	buf [16]byte
 }
