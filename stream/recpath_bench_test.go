@@ -23,7 +23,7 @@ var recPathTopologies = []struct {
 	maxAllocs float64
 	build     func() *Builder
 }{
-	{"count", 2, func() *Builder {
+	{"count", 1.1, func() *Builder {
 		sb := NewBuilder()
 		Source(sb, "in", serde.String(), serde.String()).
 			GroupByKey().
@@ -32,7 +32,7 @@ var recPathTopologies = []struct {
 			To("out", nil, nil)
 		return sb
 	}},
-	{"mapvalues", 4, func() *Builder {
+	{"mapvalues", 3.1, func() *Builder {
 		sb := NewBuilder()
 		Source(sb, "in", serde.String(), serde.String()).
 			MapValues(func(v string) string { return v[:len(v)/2] }).

@@ -112,8 +112,11 @@ type Engine struct {
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr    atomic.Pointer[error]
-	ran        atomic.Bool
+	prodErr atomic.Pointer[error]
+	ran     atomic.Bool
+	// clSlab is what is left of flushStores' slab of changelog records;
+	// used under mu by the commit only.
+	clSlab     []kgo.Record
 	commitNow  atomic.Bool // a store's cache is over budget
 	incomplete atomic.Bool // polled records were not processed
 
