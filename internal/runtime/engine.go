@@ -154,6 +154,9 @@ type Engine struct {
 	h         *health                   // the brokers' answers (health.go)
 	life      *lifecycle                // the state (lifecycle.go)
 	met       *registry                 // the metrics (metrics.go)
+	// metricsRead is set by the first Metrics call: store entries are
+	// counted only from then on (see StoreMetrics.Entries).
+	metricsRead atomic.Bool
 	// sctx ends (errShutdownTimeout) ShutdownTimeout after Run's context
 	// does: commits and the leave of the group stop waiting then.
 	sctx         context.Context
