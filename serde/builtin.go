@@ -13,6 +13,11 @@ var (
 	_ Serde[int64]   = int64Serde{}
 	_ Serde[int32]   = int32Serde{}
 	_ Serde[float64] = float64Serde{}
+
+	_ Appender[string]  = stringSerde{}
+	_ Appender[int64]   = int64Serde{}
+	_ Appender[int32]   = int32Serde{}
+	_ Appender[float64] = float64Serde{}
 )
 
 // String returns a Serde for strings, byte-compatible with Kafka's
@@ -34,6 +39,15 @@ func (stringSerde) Serialize(_ string, v string) ([]byte, error) {
 		return []byte{}, nil
 	}
 	return []byte(v), nil
+}
+
+// Append implements Appender.
+func (stringSerde) Append(dst []byte, _ string, v string) ([]byte, error) {
+	if dst == nil {
+		// Serialize("") is non-nil: so is the result here.
+		dst = []byte{}
+	}
+	return append(dst, v...), nil
 }
 
 func (stringSerde) Deserialize(topic string, data []byte) (string, error) {
@@ -87,6 +101,11 @@ func (int64Serde) Serialize(_ string, v int64) ([]byte, error) {
 	return b, nil
 }
 
+// Append implements Appender.
+func (int64Serde) Append(dst []byte, _ string, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)), nil
+}
+
 func (int64Serde) Deserialize(topic string, data []byte) (int64, error) {
 	if data == nil {
 		return 0, nullError("serde.Int64", topic)
@@ -115,6 +134,11 @@ func (int32Serde) Serialize(_ string, v int32) ([]byte, error) {
 	b := make([]byte, 4)
 	binary.BigEndian.PutUint32(b, uint32(v))
 	return b, nil
+}
+
+// Append implements Appender.
+func (int32Serde) Append(dst []byte, _ string, v int32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, uint32(v)), nil
 }
 
 func (int32Serde) Deserialize(topic string, data []byte) (int32, error) {
@@ -146,6 +170,11 @@ func (float64Serde) Serialize(_ string, v float64) ([]byte, error) {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, math.Float64bits(v))
 	return b, nil
+}
+
+// Append implements Appender.
+func (float64Serde) Append(dst []byte, _ string, v float64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), nil
 }
 
 func (float64Serde) Deserialize(topic string, data []byte) (float64, error) {

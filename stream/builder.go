@@ -226,6 +226,23 @@ func fanout[K, V any](children []any) proc[K, V] {
 	}
 }
 
+// appender returns s as a serde.Appender, or nil when it is not one. Call
+// it when a processor is built, not per record.
+func appender[T any](s serde.Serde[T]) serde.Appender[T] {
+	a, _ := s.(serde.Appender[T])
+	return a
+}
+
+// cannotFail reports whether s is a built-in serde whose Deserialize never
+// fails on non-nil bytes and has no effect besides its result (String,
+// Bytes): a source may then skip decoding bytes that no processor reads
+// without hiding a bad record. The comparison of interface values cannot
+// panic: the built-ins' types are comparable, and values of other types
+// compare unequal.
+func cannotFail[T any](s serde.Serde[T]) bool {
+	return any(s) == any(serde.String()) || any(s) == any(serde.Bytes())
+}
+
 // sameSerde returns s as a Serde[T] when the stream's type did not change,
 // so an operation that keeps a type keeps its serde.
 func sameSerde[T, S any](s serde.Serde[S]) serde.Serde[T] {

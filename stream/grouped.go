@@ -110,10 +110,19 @@ func repartition[K, V any](s Stream[K, V], prefix string) Stream[K, V] {
 // KSTREAM-AGGREGATE-STATE-STORE-<n>), its changelog and, unless the
 // grouping was named, the repartition topic.
 func (g Grouped[K, V]) Count(opts ...Option) Table[K, int64] {
-	return g.aggregate("KSTREAM-AGGREGATE", collect(opts),
+	t := g.aggregate("KSTREAM-AGGREGATE", collect(opts),
 		func() int64 { return 0 },
 		func(_ K, _ V, n int64) int64 { return n + 1 },
 		serde.Int64())
+	// The count reads no value, only whether there is one, and finds the
+	// key's bytes in the record when its input still has the source's key
+	// (aggregateNode's reuse; a repartition topic's source does): it then
+	// only hands the key on, with its bytes (decision 52).
+	t.n.ValueUse = topo.Ignores
+	if g.repartition || g.s.rawKS {
+		t.n.KeyUse = topo.Passes
+	}
+	return t
 }
 
 // Reduce combines the values of each key: the first value is the start,
@@ -207,6 +216,7 @@ func aggregateNode[K, V, A any](s Stream[K, V], name, store string, as serde.Ser
 		}
 		next := fanout[K, change[A]](children)
 		var buf []byte
+		app := appender(as)
 		return proc[K, V](func(tk *topo.Task, r Record[K, V]) error {
 			if r.nokey {
 				tk.Drop(name, topo.DropNullKey)
@@ -248,11 +258,16 @@ func aggregateNode[K, V, A any](s Stream[K, V], name, store string, as serde.Ser
 				return nil
 			}
 			c.new, c.hasNew = nv, true
-			vb, err := as.Serialize(store, c.new)
+			if app != nil {
+				buf, err = app.Append(state.AppendTimestamped(buf[:0], ts, nil), store, c.new)
+			} else {
+				var vb []byte
+				vb, err = as.Serialize(store, c.new)
+				buf = state.AppendTimestamped(buf[:0], ts, vb)
+			}
 			if err != nil {
 				return &topo.SerdeError{Op: "serialize", Part: "value", Topic: store, Node: name, Err: err}
 			}
-			buf = state.AppendTimestamped(buf[:0], ts, vb)
 			if err := st.Put(kb, buf); err != nil {
 				return storeErr(store, err)
 			}

@@ -250,6 +250,7 @@ func (t Table[K, V]) MapValues[V2 any](f func(V) V2, opts ...Option) Table[K, V2
 // The Named option names the node (default KTABLE-TOSTREAM-<n>).
 func (t Table[K, V]) ToStream(opts ...Option) Stream[K, V] {
 	n := t.b.g.Add(topo.KindProcessor, "KTABLE-TOSTREAM", collect(opts).name, t.n)
+	n.KeyUse = topo.Passes
 	n.Build = func(_ *topo.Task, children []any) (any, error) {
 		next := fanout[K, V](children)
 		return proc[K, change[V]](func(tk *topo.Task, r Record[K, change[V]]) error {

@@ -122,8 +122,11 @@ type Engine struct {
 	failed  atomic.Bool
 	cancel  context.CancelFunc
 
-	prodErr    atomic.Pointer[error]
-	ran        atomic.Bool
+	prodErr atomic.Pointer[error]
+	ran     atomic.Bool
+	// clSlab is what is left of flushStores' slab of changelog records;
+	// used under mu by the commit only.
+	clSlab     []kgo.Record
 	commitNow  atomic.Bool // a store's cache is over budget
 	incomplete atomic.Bool // polled records were not processed
 
@@ -161,6 +164,9 @@ type Engine struct {
 	h         *health                   // the brokers' answers (health.go)
 	life      *lifecycle                // the state (lifecycle.go)
 	met       *registry                 // the metrics (metrics.go)
+	// metricsRead is set by the first Metrics call: store entries are
+	// counted only from then on (see StoreMetrics.Entries).
+	metricsRead atomic.Bool
 	// sctx ends (errShutdownTimeout) ShutdownTimeout after Run's context
 	// does: commits and the leave of the group stop waiting then.
 	sctx         context.Context

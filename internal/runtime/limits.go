@@ -57,6 +57,10 @@ type sizing struct {
 	known  bool             // broker was read from the brokers
 	topics map[string]int32 // max.message.bytes of the topics brook writes
 	max    int32            // the largest of them
+	// floor is the smallest of them: a record batch no larger than floor
+	// fits every topic, so checking a record against it needs no lookup
+	// of its topic (most records are far smaller than any limit).
+	floor int32
 }
 
 // limit returns the largest record batch topic accepts.
@@ -79,7 +83,11 @@ func batchSize(r *kgo.Record) int {
 
 // CheckSize implements topo.SizeChecker.
 func (e *Engine) CheckSize(r *kgo.Record) error {
-	if n, l := batchSize(r), int(e.size.limit(r.Topic)); n > l {
+	n := batchSize(r)
+	if n <= int(e.size.floor) {
+		return nil
+	}
+	if l := int(e.size.limit(r.Topic)); n > l {
 		return &topo.RecordTooLargeError{Topic: r.Topic, Size: n, Limit: l}
 	}
 	return nil
@@ -107,7 +115,7 @@ func (e *Engine) readBrokerLimit(ctx context.Context, adm *kadm.Client) {
 	if err != nil {
 		e.log.Info("cannot read the brokers' message.max.bytes; assuming franz-go's default", "bytes", e.size.broker, "err", err)
 	}
-	e.size.max = e.size.broker
+	e.size.max, e.size.floor = e.size.broker, e.size.broker
 }
 
 // readTopicLimits reads the max.message.bytes of topics. A topic whose
@@ -138,6 +146,7 @@ func (e *Engine) readTopicLimits(ctx context.Context, adm *kadm.Client, topics [
 			}
 			e.size.topics[rc.Name] = v
 			e.size.max = max(e.size.max, v)
+			e.size.floor = min(e.size.floor, v)
 		}
 	}
 }

@@ -140,7 +140,9 @@ type PartitionLag struct {
 type StoreMetrics struct {
 	Store string
 	// Entries is the approximate number of entries, sampled at a commit
-	// at most every StoreSampleInterval.
+	// at most every StoreSampleInterval once the metrics have been read:
+	// 0 until a commit after the first read (counting a large store
+	// iterates it, with processing stopped; decision 54).
 	Entries int64
 	// CacheBytes is the size of the store's write-back cache at the last
 	// commit.
@@ -344,6 +346,7 @@ func (e *Engine) Metrics() Metrics {
 	if e.o.Graph != nil {
 		drops = e.o.Graph.Drops().Snapshot()
 	}
+	e.metricsRead.Store(true)
 	m := e.met.snapshot(drops)
 	if h := e.held.Load(); h != nil {
 		m.Standbys, m.Warmups = slices.Clone(h.standbys), slices.Clone(h.warmups)
@@ -417,7 +420,7 @@ func (e *Engine) sampleLocked() {
 		if !t.restored || len(t.t.Stores) == 0 {
 			continue
 		}
-		count := now.Sub(m.lastCount) >= StoreSampleInterval
+		count := e.metricsRead.Load() && now.Sub(m.lastCount) >= StoreSampleInterval
 		if count {
 			m.lastCount = now
 		}

@@ -401,6 +401,11 @@ func (e *Engine) restoreStore(ctx context.Context, t *task, c *changelog, start,
 
 // flushStores writes every dirty store entry of every task to its
 // changelog. It runs at a barrier, before the producer is flushed.
+// changelogSlab is the number of changelog records flushStores allocates
+// at once (40 KiB): a slab is garbage once the last of its records is
+// acknowledged, which every commit waits for.
+const changelogSlab = 256
+
 func (e *Engine) flushStores() error {
 	for _, t := range e.tasks {
 		if !t.restored {
@@ -409,7 +414,14 @@ func (e *Engine) flushStores() error {
 		p := t.t.ID.Partition
 		for _, c := range t.logs {
 			err := c.store.Flush(func(k, v []byte) {
-				r := &kgo.Record{Topic: c.topic, Partition: p, Key: k, Value: v}
+				// Changelog records come from slabs (decision 53): with
+				// many distinct keys a commit writes one per record.
+				if len(e.clSlab) == 0 {
+					e.clSlab = make([]kgo.Record, changelogSlab)
+				}
+				r := &e.clSlab[0]
+				e.clSlab = e.clSlab[1:]
+				r.Topic, r.Partition, r.Key, r.Value = c.topic, p, k, v
 				if c.timestamped && v != nil {
 					ts, plain, err := state.SplitTimestamped(v)
 					if err == nil {

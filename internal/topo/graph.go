@@ -53,9 +53,56 @@ type Node struct {
 	// Build makes the node's processor for task t. children holds the
 	// processors of n.Children, in order. A source returns a SourceFunc.
 	Build func(t *Task, children []any) (any, error)
+	// KeyUse and ValueUse say what the node's processor does with the key
+	// and the value of the records it gets, so that a source can leave
+	// unread what no node reads (see NeedsKey). The zero value, Reads, is
+	// always correct.
+	KeyUse, ValueUse Use
 
 	sub      int
 	internal []string // unprefixed internal topic names
+}
+
+// Use says what a processor does with one part of the records it gets:
+// their key, or their value.
+type Use uint8
+
+const (
+	// Reads: the processor may read the part. The default, and the only
+	// safe mark for a processor that calls user code with the part.
+	Reads Use = iota
+	// Ignores: the processor never reads the part. For the key, this holds
+	// for records that carry their key's bytes (stream.Record's raw bytes,
+	// which a source always sets): a processor that reuses them instead
+	// of serializing the key ignores it.
+	Ignores
+	// Passes: the processor hands the part unchanged to its children (the
+	// key together with its bytes) and reads it only through them.
+	Passes
+)
+
+// NeedsKey reports whether any processor downstream of n may read the key
+// of a record that n hands its children: some child Reads it, or Passes it
+// to a node that needs it. A source whose key is not needed may leave the
+// key undecoded (the zero value) when decoding it cannot fail.
+func NeedsKey(n *Node) bool { return needs(n, func(c *Node) Use { return c.KeyUse }) }
+
+// NeedsValue is NeedsKey for the value.
+func NeedsValue(n *Node) bool { return needs(n, func(c *Node) Use { return c.ValueUse }) }
+
+func needs(n *Node, use func(*Node) Use) bool {
+	for _, c := range n.Children {
+		switch use(c) {
+		case Ignores:
+		case Passes:
+			if needs(c, use) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // Graph is a topology under construction.

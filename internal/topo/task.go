@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -134,10 +133,13 @@ type Task struct {
 	// time.Now; a test driver sets its own.
 	Clock func() time.Time
 
-	drops   *taskDrops
-	sources map[string]SourceFunc
-	last    string
-	lastFn  SourceFunc
+	drops *taskDrops
+	// inputs are the topics the task reads; last and lastIn the topic of
+	// the last record and its input, so that a run of records of one topic
+	// looks nothing up.
+	inputs map[string]*input
+	last   string
+	lastIn *input
 
 	// Lifecycle hooks registered by the nodes' Build (see OnInit, OnClose).
 	inits, closers []func() error
@@ -150,12 +152,17 @@ type Task struct {
 
 	// committedStreamTime is StreamTime at the last commit (see Committed).
 	committedStreamTime int64
+}
 
-	// partTime is the largest timestamp seen per input topic (the task
-	// reads one partition of each); extracts marks the topics whose source
-	// has a timestamp extractor (see ObserveTimestamp).
-	partTime, committedPartTime map[string]int64
-	extracts                    map[string]bool
+// input is one topic a task reads (one partition of it).
+type input struct {
+	fn SourceFunc // nil for a topic no source reads (see ObserveTimestamp)
+	// extracts marks a source with a timestamp extractor (see
+	// ObserveTimestamp).
+	extracts bool
+	// time is the partition time: the largest timestamp seen, -1 before
+	// the first record; committed is time at the last commit.
+	time, committed int64
 }
 
 // NewTask wires the processors of sub for one partition.
@@ -166,7 +173,7 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 	if len(sub.Stores) > 0 && db == nil {
 		return nil, fmt.Errorf("task %s: the sub-topology has stores but the task has no state DB", id)
 	}
-	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), sources: map[string]SourceFunc{},
+	t := &Task{ID: id, Sub: sub, Producer: p, Policy: policy, Logger: log.With("task", id), inputs: map[string]*input{},
 		StreamTime: -1, committedStreamTime: -1, DB: db, CacheBudget: cacheBudget, Stores: map[string]*state.CachedStore{}, Clock: time.Now,
 		streamPuncts: newSchedule(), wallPuncts: newSchedule()}
 	if sub.drops != nil {
@@ -193,13 +200,7 @@ func NewTask(sub *Subtopology, id TaskID, p Producer, policy Policy, log *slog.L
 				return nil, fmt.Errorf("task %s: source %s built %T, not a SourceFunc", id, n.Name, proc)
 			}
 			for _, topic := range n.Topics {
-				t.sources[topic] = fn
-				if n.ExtractsTime {
-					if t.extracts == nil {
-						t.extracts = map[string]bool{}
-					}
-					t.extracts[topic] = true
-				}
+				t.inputs[topic] = &input{fn: fn, extracts: n.ExtractsTime, time: -1, committed: -1}
 			}
 		}
 	}
@@ -254,7 +255,9 @@ func (t *Task) Init() error {
 // idle.
 func (t *Task) Committed() {
 	t.committedStreamTime = t.StreamTime
-	t.committedPartTime = maps.Clone(t.partTime)
+	for _, in := range t.inputs {
+		in.committed = in.time
+	}
 	t.streamPuncts.commit()
 	t.wallPuncts.commit()
 }
@@ -268,7 +271,9 @@ func (t *Task) Committed() {
 // it when a transaction aborts, with the task idle.
 func (t *Task) Rollback() {
 	t.StreamTime = t.committedStreamTime
-	t.partTime = maps.Clone(t.committedPartTime)
+	for _, in := range t.inputs {
+		in.time = in.committed
+	}
 	t.streamPuncts.rollback()
 	t.wallPuncts.rollback()
 }
@@ -325,21 +330,21 @@ func (t *Task) Process(r *kgo.Record) error {
 			return err
 		}
 	}
-	fn := t.lastFn
-	if r.Topic != t.last {
-		fn = t.sources[r.Topic]
-		if fn == nil {
+	in := t.lastIn
+	if r.Topic != t.last || in == nil {
+		in = t.inputs[r.Topic]
+		if in == nil || in.fn == nil {
 			return fmt.Errorf("task %s: no source reads topic %q", t.ID, r.Topic)
 		}
-		t.last, t.lastFn = r.Topic, fn
+		t.last, t.lastIn = r.Topic, in
 	}
 	t.Rec = r
 	var err error
-	if !t.extracts[r.Topic] {
-		err = t.ObserveTimestamp(r.Topic, r.Timestamp.UnixMilli(), false)
+	if !in.extracts {
+		err = t.observe(in, r.Timestamp.UnixMilli(), false)
 	}
 	if err == nil {
-		err = t.run(fn, r)
+		err = t.run(in.fn, r)
 	}
 	if err != nil {
 		if err := t.handle(r, err); err != nil {

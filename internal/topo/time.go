@@ -24,8 +24,8 @@ func (e *InvalidTimestampError) Error() string {
 // partition of topic it reads, in milliseconds, or -1 before its first
 // record. A timestamp extractor gets it to fall back on.
 func (t *Task) PartitionTime(topic string) int64 {
-	if pt, ok := t.partTime[topic]; ok {
-		return pt
+	if in := t.inputs[topic]; in != nil {
+		return in.time
 	}
 	return -1
 }
@@ -37,15 +37,21 @@ func (t *Task) PartitionTime(topic string) int64 {
 // extractor calls it once per record, before anything downstream; for
 // other sources the task calls it itself with the record's timestamp.
 func (t *Task) ObserveTimestamp(topic string, ts int64, extracted bool) error {
+	in := t.inputs[topic]
+	if in == nil {
+		// Not a topic of the task's sources: keep its time all the same.
+		in = &input{time: -1, committed: -1}
+		t.inputs[topic] = in
+	}
+	return t.observe(in, ts, extracted)
+}
+
+// observe is ObserveTimestamp for the input in.
+func (t *Task) observe(in *input, ts int64, extracted bool) error {
 	if ts < 0 {
 		return &InvalidTimestampError{Timestamp: ts, Extracted: extracted}
 	}
-	if t.partTime == nil {
-		t.partTime = map[string]int64{}
-	}
-	if pt, ok := t.partTime[topic]; !ok || ts > pt {
-		t.partTime[topic] = ts
-	}
+	in.time = max(in.time, ts)
 	if ts > t.StreamTime {
 		t.StreamTime = ts
 	}
