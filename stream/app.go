@@ -68,6 +68,7 @@ func New(b *Builder, cfg Config) (*App, error) {
 		StoreCacheBytes: cfg.StoreCacheBytes,
 		StandbyReplicas: cfg.StandbyReplicas,
 		OnRestore:       cfg.OnRestore,
+		CleanupDelay:    cfg.StateCleanupDelay,
 
 		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,
 		InstanceID:         cfg.InstanceID,

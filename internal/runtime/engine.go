@@ -62,6 +62,10 @@ type Options struct {
 	StoreCacheBytes int
 	// OnRestore, if set, is called as stores restore.
 	OnRestore func(RestoreProgress)
+	// CleanupDelay is how long the directory of a task neither active nor
+	// standby here is kept after its last use (janitor.go);
+	// DefaultStateCleanupDelay when zero.
+	CleanupDelay time.Duration
 
 	// ExactlyOnce runs every commit interval as one Kafka transaction.
 	ExactlyOnce bool
@@ -163,6 +167,7 @@ type Engine struct {
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
 	sessRevoked atomic.Bool
+	joinState
 }
 
 type tp struct {
@@ -250,6 +255,7 @@ func (e *Engine) run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	defer e.startJanitor()() // janitor.go
 	// Global tables are loaded before the first record is processed.
 	if err := e.startGlobals(ctx); err != nil {
 		return err
@@ -278,6 +284,7 @@ func (e *Engine) run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
+		kgo.OnPartitionsCallbackBlocked(e.onCallbackBlocked),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
 		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
@@ -397,6 +404,9 @@ func (e *Engine) loop(ctx context.Context) {
 	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
+		if e.holdCommit(last) {
+			wait = e.o.CommitInterval // woken by onCallbackBlocked
+		}
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
@@ -429,6 +439,21 @@ func (e *Engine) loop(ctx context.Context) {
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		e.mu.Lock()
+		if e.sess != nil && !e.inTxn && e.sessRevoked.Load() {
+			// A revoke ran with no transaction open (cooperative.go):
+			// end the session's revoked state before a transaction
+			// begins, or that transaction would abort. The records just
+			// polled are not processed: the End rewinds their partitions
+			// to the committed offsets, where they are fetched again.
+			err := e.endEmptyLocked(e.sctx)
+			e.mu.Unlock()
+			if err != nil {
+				e.fail(err)
+				break
+			}
+			e.cl.AllowRebalance()
+			continue
+		}
 		e.finishRestoresLocked()
 		e.reconcileStandbysLocked()
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
@@ -484,7 +509,8 @@ func (e *Engine) loop(ctx context.Context) {
 		// transaction before it rejoins and its tasks move. (A member whose
 		// session was lost while it commits waits for the commit to time
 		// out, then aborts: its lost-partitions callback cannot run first.)
-		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
+		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load()) && !e.holdCommit(last) {
+			e.commitNow.Store(false)
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()
@@ -497,7 +523,16 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			last = time.Now()
 		}
-		e.cl.AllowRebalance()
+		// Under exactly-once, rebalance callbacks run only between
+		// transactions: a revoke then finds nothing to abort, and the
+		// tasks that stay redo nothing (cooperative.go). A callback that
+		// waits asks for the commit at once (onCallbackBlocked).
+		e.mu.Lock()
+		open := e.inTxn
+		e.mu.Unlock()
+		if !open {
+			e.cl.AllowRebalance()
+		}
 	}
 }
 
@@ -718,6 +753,7 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 }
 
 func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.noteAssignedJoin()
 	// Wait for a transaction that is ending: its abort rewinds the consumer,
 	// which must happen before new partitions load their offsets.
 	e.txnMu.Lock()
@@ -816,9 +852,11 @@ func (e *Engine) closeTask(t *task, abort bool) {
 	if err := t.t.DB.Close(); err != nil {
 		e.log.Warn("closing task state", "task", t.t.ID, "err", err)
 	}
+	e.markUnused(t.t.ID)
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	defer e.noteRevoked(revoked)
 	if revokeIsEmpty(revoked) {
 		return // cooperative: the end of a session that kept everything
 	}
@@ -839,6 +877,7 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	defer e.noteRevoked(lost)
 	if revokeIsEmpty(lost) {
 		return
 	}
