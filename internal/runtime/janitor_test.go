@@ -66,7 +66,9 @@ func TestCleanStateDirs(t *testing.T) {
 	<-done
 
 	deleted := e.cleanStateDirs(now)
-	slices.SortFunc(deleted, func(a, b topo.TaskID) int { return a.Subtopology*100 + int(a.Partition) - b.Subtopology*100 - int(b.Partition) })
+	slices.SortFunc(deleted, func(a, b topo.TaskID) int {
+		return a.Subtopology*100 + int(a.Partition) - b.Subtopology*100 - int(b.Partition)
+	})
 	require.Equal(t, []topo.TaskID{id(4), {Subtopology: 1, Partition: 0}}, deleted)
 	var left []string
 	ents, err := os.ReadDir(dir)
