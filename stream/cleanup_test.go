@@ -106,7 +106,7 @@ func TestStateCleanup(t *testing.T) {
 	const parts, keys, fresh = 4, 2000, 10
 	// Long enough that the first move and return fit in it on a loaded
 	// machine; the janitor looks every half delay.
-	const delay = 8 * time.Second
+	const delay = 15 * time.Second
 	k := kafkatest.New(t)
 	k.Topic("cl-in", parts)
 	k.Topic("cl-out", parts)
