@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/brookstream/brook/internal/topo"
@@ -51,66 +50,6 @@ import (
 // read_committed reader; their new owner restores their changelogs with
 // read_committed, which waits for the abort's markers at most until the
 // loop's next iteration.
-
-// joinState is the part of the Engine that follows the member's joins.
-// kgo calls, in one rebalance: the revoke callback with nothing at the end
-// of the member's session, then joins and syncs; then the revoke callback
-// with the partitions that move (cooperative), then the assignment
-// callback; and, if partitions were revoked, it joins and syncs again at
-// once and calls the assignment callback.
-type joinState struct {
-	// joining is set when a revoke or loss callback returns (the client
-	// then joins the group) and cleared once the join and sync are done:
-	// when a callback after the sync waits for the loop, or when the
-	// assignment callback of a session that revoked nothing runs.
-	joining atomic.Bool
-	// revokedInSession is set by a revoke of partitions, which makes the
-	// client join again right after the assignment callback.
-	revokedInSession atomic.Bool
-}
-
-// noteRevoked notes, at the end of a revoke or loss callback, that the
-// client joins the group next.
-func (e *Engine) noteRevoked(parts map[string][]int32) {
-	if !revokeIsEmpty(parts) {
-		e.revokedInSession.Store(true)
-	}
-	e.joining.Store(true)
-}
-
-// noteAssignedJoin notes the assignment callback: the join is over,
-// unless the session revoked partitions, after which the client joins
-// again.
-func (e *Engine) noteAssignedJoin() {
-	e.joining.Store(e.revokedInSession.Swap(false))
-}
-
-// onCallbackBlocked is called by the client, on a goroutine of its own,
-// when a rebalance callback waits because the loop holds polled records.
-// Under exactly-once the loop allows callbacks only between transactions:
-// it is asked to end the open one at once, so the rebalance waits for a
-// commit, not for the rest of a commit interval. A callback that waits
-// after a join is one that follows the sync: the join is over.
-func (e *Engine) onCallbackBlocked(context.Context, *kgo.Client) {
-	if e.sess == nil {
-		return
-	}
-	e.joining.Store(false)
-	e.commitNow.Store(true)
-	e.wakeLoop()
-}
-
-// holdCommit reports whether the loop holds a commit that is due because
-// the member is joining the group. kgo takes the group generation for the
-// transaction's offsets before it waits for a join to end, so an End
-// during a join sends the old generation and aborts (ILLEGAL_GENERATION);
-// as Kafka Streams does during a rebalance, the loop goes on processing
-// and commits once the join is over. It holds at most half the commit
-// deadline, so that a join that fails and retries cannot keep the
-// transaction open until it times out.
-func (e *Engine) holdCommit(last time.Time) bool {
-	return e.sess != nil && e.joining.Load() && time.Since(last) < e.commitTimeout()/2
-}
 
 // revokeCooperative handles a revoke under exactly-once with the
 // transaction left open (see above). e.mu must be held.

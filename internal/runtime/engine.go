@@ -167,7 +167,6 @@ type Engine struct {
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
 	sessRevoked atomic.Bool
-	joinState
 }
 
 type tp struct {
@@ -284,7 +283,6 @@ func (e *Engine) run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
-		kgo.OnPartitionsCallbackBlocked(e.onCallbackBlocked),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
 		kgo.WithHooks(h),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
@@ -404,9 +402,6 @@ func (e *Engine) loop(ctx context.Context) {
 	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
-		if e.holdCommit(last) {
-			wait = e.o.CommitInterval // woken by onCallbackBlocked
-		}
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
@@ -439,21 +434,6 @@ func (e *Engine) loop(ctx context.Context) {
 			e.log.Warn("fetch error; the client retries", "topic", topic, "partition", p, "err", err)
 		})
 		e.mu.Lock()
-		if e.sess != nil && !e.inTxn && e.sessRevoked.Load() {
-			// A revoke ran with no transaction open (cooperative.go):
-			// end the session's revoked state before a transaction
-			// begins, or that transaction would abort. The records just
-			// polled are not processed: the End rewinds their partitions
-			// to the committed offsets, where they are fetched again.
-			err := e.endEmptyLocked(e.sctx)
-			e.mu.Unlock()
-			if err != nil {
-				e.fail(err)
-				break
-			}
-			e.cl.AllowRebalance()
-			continue
-		}
 		e.finishRestoresLocked()
 		e.reconcileStandbysLocked()
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
@@ -509,8 +489,7 @@ func (e *Engine) loop(ctx context.Context) {
 		// transaction before it rejoins and its tasks move. (A member whose
 		// session was lost while it commits waits for the commit to time
 		// out, then aborts: its lost-partitions callback cannot run first.)
-		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load()) && !e.holdCommit(last) {
-			e.commitNow.Store(false)
+		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()
@@ -523,16 +502,7 @@ func (e *Engine) loop(ctx context.Context) {
 			}
 			last = time.Now()
 		}
-		// Under exactly-once, rebalance callbacks run only between
-		// transactions: a revoke then finds nothing to abort, and the
-		// tasks that stay redo nothing (cooperative.go). A callback that
-		// waits asks for the commit at once (onCallbackBlocked).
-		e.mu.Lock()
-		open := e.inTxn
-		e.mu.Unlock()
-		if !open {
-			e.cl.AllowRebalance()
-		}
+		e.cl.AllowRebalance()
 	}
 }
 
@@ -753,7 +723,6 @@ func (e *Engine) onProduced(r *kgo.Record, err error) {
 }
 
 func (e *Engine) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	e.noteAssignedJoin()
 	// Wait for a transaction that is ending: its abort rewinds the consumer,
 	// which must happen before new partitions load their offsets.
 	e.txnMu.Lock()
@@ -856,7 +825,6 @@ func (e *Engine) closeTask(t *task, abort bool) {
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	defer e.noteRevoked(revoked)
 	if revokeIsEmpty(revoked) {
 		return // cooperative: the end of a session that kept everything
 	}
@@ -877,7 +845,6 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-	defer e.noteRevoked(lost)
 	if revokeIsEmpty(lost) {
 		return
 	}
