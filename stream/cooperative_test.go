@@ -286,7 +286,7 @@ func TestScaleOutCooperative(t *testing.T) {
 	// The target is 3 commit intervals, which the log reports; the bound
 	// asserted only catches an unmoved task that stopped for good: on the
 	// shared 2-core machine the new instances' restores slow every commit
-	// (1M keys: 9-27 intervals at load averages 5-11, decision 51 in
+	// (1M keys: 5-27 intervals at load averages 5-11, decision 51 in
 	// docs/ARCHITECTURE.md).
 	assert.Less(t, unmovedCommit, 60*interval, "an unmoved task stopped committing during the rebalance")
 }
