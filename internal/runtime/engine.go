@@ -62,6 +62,10 @@ type Options struct {
 	StoreCacheBytes int
 	// OnRestore, if set, is called as stores restore.
 	OnRestore func(RestoreProgress)
+	// CleanupDelay is how long the directory of a task neither active nor
+	// standby here is kept after its last use (janitor.go);
+	// DefaultStateCleanupDelay when zero.
+	CleanupDelay time.Duration
 
 	// ExactlyOnce runs every commit interval as one Kafka transaction.
 	ExactlyOnce bool
@@ -267,6 +271,7 @@ func (e *Engine) run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	defer e.startJanitor()() // janitor.go
 	// Global tables are loaded before the first record is processed.
 	if err := e.startGlobals(ctx); err != nil {
 		return err
@@ -834,6 +839,7 @@ func (e *Engine) closeTask(t *task, abort bool) {
 	if err := t.t.DB.Close(); err != nil {
 		e.log.Warn("closing task state", "task", t.t.ID, "err", err)
 	}
+	e.markUnused(t.t.ID)
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {

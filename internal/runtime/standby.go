@@ -200,6 +200,7 @@ func (e *Engine) stopStandby(sb *standby) {
 	if err := sb.db.Close(); err != nil {
 		e.log.Warn("closing standby state", "task", sb.id, "err", err)
 	}
+	e.markUnused(sb.id) // janitor.go
 	delete(e.standbys, sb.id)
 	e.noteHeldLocked()
 	e.log.Info("standby stopped", "task", sb.id)
