@@ -271,6 +271,7 @@ func (e *Engine) run(ctx context.Context) error {
 		return err
 	}
 	defer e.closeState()
+	e.loadProgress()         // janitor.go
 	defer e.startJanitor()() // janitor.go
 	// Global tables are loaded before the first record is processed.
 	if err := e.startGlobals(ctx); err != nil {

@@ -84,3 +84,32 @@ func TestCleanStateDirs(t *testing.T) {
 	close(e.dbClosing[id(3)])
 	require.Equal(t, []topo.TaskID{id(3)}, e.cleanStateDirs(now))
 }
+
+// TestProgressSurvivesRestart: the offsets a task's state reached are
+// saved when its directory stops being used, and an engine that starts on
+// the same state directory reports them for the balancer, so that a
+// restarted member is not taken for one without state (decision 46).
+func TestProgressSurvivesRestart(t *testing.T) {
+	root := t.TempDir()
+	subs := []*topo.Subtopology{{Stores: []string{"counts"}}}
+	opts := Options{AppID: "app", StateDir: root, Subs: subs, Logger: slog.New(slog.DiscardHandler), Workers: 1}
+	e := New(opts)
+	for _, name := range []string{"0_0", "0_1", "0_2"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "app", name), 0o755))
+	}
+	e.progress.Store("0_0", int64(12345))
+	e.progress.Store("0_1", int64(0))
+	e.markUnused(topo.TaskID{Partition: 0})
+	e.markUnused(topo.TaskID{Partition: 1})
+	e.markUnused(topo.TaskID{Partition: 2}) // no progress known: no file
+
+	again := New(opts)
+	again.loadProgress()
+	require.Equal(t, map[string]int64{"0_0": 12345, "0_1": 0}, again.offsets())
+
+	// What a running task reports wins over the file.
+	third := New(opts)
+	third.progress.Store("0_0", int64(20000))
+	third.loadProgress()
+	require.Equal(t, map[string]int64{"0_0": 20000, "0_1": 0}, third.offsets())
+}
