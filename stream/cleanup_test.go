@@ -33,26 +33,31 @@ func taskDirs(t *testing.T, dir, app string) []string {
 	return out
 }
 
-// waitProcessed waits until group has committed the end offset of every
-// partition of topic.
-func waitProcessed(t *testing.T, adm *kadm.Client, group, topic string) {
+// waitProcessed waits, up to timeout, until group has committed the end
+// offset of every partition of topic.
+func waitProcessed(t *testing.T, adm *kadm.Client, group, topic string, timeout time.Duration) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		ends, err := adm.ListEndOffsets(context.Background(), topic)
-		if err != nil {
-			return false
-		}
-		got, err := adm.FetchOffsets(context.Background(), group)
-		if err != nil {
-			return false
-		}
-		done := true
-		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := got.Lookup(o.Topic, o.Partition)
-			done = done && ok && c.At == o.Offset
-		})
-		return done
-	}, time.Minute, 50*time.Millisecond, "group %s did not process %s", group, topic)
+	require.Eventually(t, func() bool { return processed(adm, group, topic) }, timeout, 50*time.Millisecond,
+		"group %s did not process %s", group, topic)
+}
+
+// processed reports whether group has committed the end offset of every
+// partition of topic.
+func processed(adm *kadm.Client, group, topic string) bool {
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		return false
+	}
+	got, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := got.Lookup(o.Topic, o.Partition)
+		done = done && ok && c.At == o.Offset
+	})
+	return done
 }
 
 // waitOwners waits until the members of group, by client id, own the
@@ -140,7 +145,7 @@ func TestStateCleanup(t *testing.T) {
 
 	produce("k", keys)
 	stopA := start(t, k, topo(), cfgA)
-	waitProcessed(t, adm, "cleanup", "cl-in")
+	waitProcessed(t, adm, "cleanup", "cl-in", time.Minute)
 	all := []string{"0_0", "0_1", "0_2", "0_3"}
 	require.Equal(t, all, taskDirs(t, dirA, "cleanup"))
 
@@ -149,7 +154,7 @@ func TestStateCleanup(t *testing.T) {
 	owners := waitOwners(t, adm, "cleanup", map[string]int{"a": 2, "b": 2})
 	moved := time.Now()
 	produce("n", fresh)
-	waitProcessed(t, adm, "cleanup", "cl-in")
+	waitProcessed(t, adm, "cleanup", "cl-in", time.Minute)
 	require.Equal(t, all, taskDirs(t, dirA, "cleanup"))
 
 	// B leaves before the delay: its tasks come back to A, which restores
@@ -181,7 +186,7 @@ func TestStateCleanup(t *testing.T) {
 	stopB = start(t, k, topo(), cfg("b", dirB, nil))
 	owners = waitOwners(t, adm, "cleanup", map[string]int{"a": 2, "b": 2})
 	produce("m", fresh)
-	waitProcessed(t, adm, "cleanup", "cl-in")
+	waitProcessed(t, adm, "cleanup", "cl-in", time.Minute)
 	require.Equal(t, all, taskDirs(t, dirA, "cleanup"), "deleted before the delay")
 	require.Eventually(t, func() bool {
 		return slices.Equal(owners["a"], taskDirs(t, dirA, "cleanup"))
@@ -219,7 +224,7 @@ func TestStateCleanupKeepsStandbys(t *testing.T) {
 	}
 	topo := func() *stream.Builder { return countByKey("cs-in", "cs-counts", "cs-out") }
 	stopA := start(t, k, topo(), cfg("a", dirA))
-	waitProcessed(t, adm, "cleanup-sb", "cs-in")
+	waitProcessed(t, adm, "cleanup-sb", "cs-in", time.Minute)
 	stopB := start(t, k, topo(), cfg("b", dirB))
 	waitOwners(t, adm, "cleanup-sb", map[string]int{"a": 2, "b": 2})
 	all := []string{"0_0", "0_1", "0_2", "0_3"}

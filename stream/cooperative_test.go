@@ -84,22 +84,7 @@ func TestScaleOutCooperative(t *testing.T) {
 	loadStart := time.Now()
 	stop1 := start(t, k, topo(), cfg("i1"))
 	adm := kadm.NewClient(k.Client())
-	require.Eventually(t, func() bool {
-		ends, err := adm.ListEndOffsets(context.Background(), "co-in")
-		if err != nil {
-			return false
-		}
-		got, err := adm.FetchOffsets(context.Background(), "coop")
-		if err != nil {
-			return false
-		}
-		done := true
-		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := got.Lookup(o.Topic, o.Partition)
-			done = done && ok && c.At == o.Offset
-		})
-		return done
-	}, 5*time.Minute, 200*time.Millisecond, "the first instance did not process the %d keys", n)
+	waitProcessed(t, adm, "coop", "co-in", 5*time.Minute)
 	t.Logf("%d keys of state loaded by one instance in %v", n, time.Since(loadStart).Round(time.Millisecond))
 
 	// Watch the committed output of the steady keys t<p>: the time each

@@ -131,23 +131,7 @@ func TestWarmupProbing(t *testing.T) {
 
 	app1, stop1 := runApp(t, topo(), cfg("i1"))
 	adm := kadm.NewClient(k.Client())
-	caughtUp := func() bool {
-		ends, err := adm.ListEndOffsets(context.Background(), "wu-in")
-		if err != nil {
-			return false
-		}
-		got, err := adm.FetchOffsets(context.Background(), "warmup")
-		if err != nil {
-			return false
-		}
-		done := true
-		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := got.Lookup(o.Topic, o.Partition)
-			done = done && ok && c.At == o.Offset
-		})
-		return done
-	}
-	require.Eventually(t, caughtUp, 3*time.Minute, 100*time.Millisecond, "the first instance did not process the input")
+	waitProcessed(t, adm, "warmup", "wu-in", 3*time.Minute)
 
 	// The committed output of the steady key t1 (task 0_1): when each
 	// became visible.

@@ -75,6 +75,9 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	b.hist("brook.commit.duration", "Time of a commit or abort, from the barrier to the broker's answer.", m.CommitLatency)
 	b.sum("brook.rebalances", "Assignments received from the consumer group.", "{rebalance}", m.Rebalances)
 	b.hist("brook.rebalance.duration", "Time from a revoke (or the start of a join) to the assignment.", m.RebalanceLatency)
+	b.sum("brook.rebalance.probes", "Probing rebalances this instance asked for while it held warm-up replicas.", "{rebalance}", m.Probes)
+	b.gauge("brook.tasks.standby", "Standby replicas this instance keeps.", "{task}", float64(len(m.Standbys)))
+	b.gauge("brook.tasks.warmup", "Warm-up replicas this instance keeps.", "{task}", float64(len(m.Warmups)))
 	for _, t := range m.Tasks {
 		task := attribute.String("task", t.Task)
 		b.sum("brook.records.processed", "Input records processed by the task, bad and dropped ones included.", "{record}", t.Processed, task)
