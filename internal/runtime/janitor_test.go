@@ -113,3 +113,20 @@ func TestProgressSurvivesRestart(t *testing.T) {
 	third.loadProgress()
 	require.Equal(t, map[string]int64{"0_0": 20000, "0_1": 0}, third.offsets())
 }
+
+// A static member reports no saved offsets: they would change its join
+// metadata at every restart, and a static member's restart must not
+// cause a rebalance.
+func TestProgressNotLoadedByStaticMember(t *testing.T) {
+	root := t.TempDir()
+	subs := []*topo.Subtopology{{Stores: []string{"counts"}}}
+	opts := Options{AppID: "app", StateDir: root, Subs: subs, Logger: slog.New(slog.DiscardHandler), Workers: 1, InstanceID: "b"}
+	e := New(opts)
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "app", "0_0"), 0o755))
+	e.progress.Store("0_0", int64(12345))
+	e.markUnused(topo.TaskID{Partition: 0})
+
+	again := New(opts)
+	again.loadProgress()
+	require.Empty(t, again.offsets())
+}
