@@ -300,6 +300,7 @@ func (r *ingestRestorer) handOver() error {
 	if r.cur == nil {
 		r.cur = &ingestChunk{}
 	}
+	r.seq = 0 // seq orders the records of one buffer only
 	done := make(chan struct{})
 	r.busy = done
 	r.db.bg.Add(1)

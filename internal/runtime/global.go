@@ -92,7 +92,7 @@ func (e *Engine) startGlobals(ctx context.Context) error {
 		return &MissingTopicsError{Topics: missing}
 	}
 	var ends kadm.ListedOffsets
-	err = retryOffsets(ctx, func() error {
+	err = retryOffsets(ctx, e.log, "global topics", func() error {
 		var err error
 		if ends, err = adm.ListCommittedOffsets(ctx, topics...); err == nil {
 			err = ends.Error()

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -259,6 +260,7 @@ func (e *Engine) parseAssignment(assignment []byte) (map[string][]int32, error) 
 	}
 	e.noteWarmups(warm)
 	e.standbyWant.Store(&ids)
+	e.assignedAt.Store(time.Now().UnixNano())
 	return parts, nil
 }
 

@@ -45,6 +45,10 @@ import (
 // Streams' state.cleanup.delay.ms.
 const DefaultStateCleanupDelay = 10 * time.Minute
 
+// assignSettle is how long after an assignment the janitor deletes
+// nothing (see cleanStateDirs).
+const assignSettle = 30 * time.Second
+
 // trashPrefix starts the names of task directories being deleted.
 const trashPrefix = ".deleting-"
 
@@ -112,7 +116,12 @@ func (e *Engine) cleanStateDirs(now time.Time) []topo.TaskID {
 	var ids []topo.TaskID
 	var trash []string
 	e.mu.Lock()
-	if e.closing {
+	// An assignment names active tasks whose databases are opened only
+	// when kgo calls the assignment callback, which can wait for a
+	// transaction to end: a directory the leader gave back because it
+	// holds the task's state must not go in between. The pass waits for
+	// the next tick.
+	if e.closing || now.Sub(time.Unix(0, e.assignedAt.Load())) < min(assignSettle, delay) {
 		e.mu.Unlock()
 		return nil
 	}

@@ -130,3 +130,21 @@ func TestProgressNotLoadedByStaticMember(t *testing.T) {
 	again.loadProgress()
 	require.Empty(t, again.offsets())
 }
+
+// Right after an assignment the janitor deletes nothing: the assignment's
+// active tasks are opened only later, in the assignment callback.
+func TestCleanStateDirsWaitsAfterAssignment(t *testing.T) {
+	const delay = time.Minute
+	root := t.TempDir()
+	e := New(Options{AppID: "app", StateDir: root, CleanupDelay: delay, Logger: slog.New(slog.DiscardHandler), Workers: 1})
+	p := filepath.Join(root, "app", "0_4")
+	require.NoError(t, os.MkdirAll(p, 0o755))
+	old := time.Now().Add(-2 * delay)
+	require.NoError(t, os.Chtimes(p, old, old))
+	now := time.Now()
+	e.assignedAt.Store(now.Add(-delay / 4).UnixNano())
+	require.Empty(t, e.cleanStateDirs(now))
+	require.DirExists(t, p)
+	require.Equal(t, []topo.TaskID{{Partition: 4}}, e.cleanStateDirs(now.Add(delay)))
+	require.NoDirExists(t, p)
+}

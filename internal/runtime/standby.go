@@ -92,6 +92,10 @@ type standby struct {
 // standbyState is the part of the Engine that standbys use.
 type standbyState struct {
 	standbyWant atomic.Pointer[[]topo.TaskID] // from the last assignment
+	// assignedAt is when the last assignment arrived (unix nanoseconds):
+	// the janitor leaves directories alone for a while after it, until
+	// its active tasks are opened (janitor.go).
+	assignedAt atomic.Int64
 	standbys    map[topo.TaskID]*standby      // guarded by Engine.mu
 	// progress holds, per task, the changelog offsets its state reached
 	// (summed over its stores), for the join metadata.

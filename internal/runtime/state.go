@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -145,6 +146,9 @@ func (e *Engine) openDB(id topo.TaskID) (state.TaskDB, error) {
 	}
 	if wiped {
 		e.log.Warn("local state was unreadable and was wiped; restoring it from the changelog", "task", id, "dir", dir)
+		// What the directory reported (a saved brook-offsets file) is gone
+		// with it: the restore reports the new progress.
+		e.progress.Delete(id.String())
 	}
 	return db, nil
 }
@@ -194,7 +198,7 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 		if !ok {
 			start = 0
 		}
-		end, err := endOffset(ctx, adm, c.topic, p)
+		end, err := endOffset(ctx, e.log, adm, c.topic, p)
 		if err != nil {
 			return fmt.Errorf("brook: task %s: end offset of %s partition %d: %w", t.t.ID, c.topic, p, err)
 		}
@@ -225,9 +229,9 @@ func (e *Engine) restore(ctx context.Context, t *task) error {
 
 // endOffset reads the end offset of one partition, retrying as
 // retryOffsets does.
-func endOffset(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, error) {
+func endOffset(ctx context.Context, log *slog.Logger, adm *kadm.Client, topic string, p int32) (int64, error) {
 	var end int64
-	err := retryOffsets(ctx, func() error {
+	err := retryOffsets(ctx, log, topic, func() error {
 		ends, err := adm.ListEndOffsets(ctx, topic)
 		if err != nil {
 			return err
@@ -249,13 +253,22 @@ func endOffset(ctx context.Context, adm *kadm.Client, topic string, p int32) (in
 // calls retriable (no leader yet, a leader that moved, a topic whose
 // metadata has not reached every broker right after it was created) are
 // retried with a growing pause, up to a second, until ctx ends; other
-// errors are returned at once.
-func retryOffsets(ctx context.Context, lookup func() error) error {
+// errors are returned at once. A topic still unknown after
+// unknownTopicWait is taken as gone (deleted while the App runs) and its
+// error returned. Every tenth retry is logged.
+func retryOffsets(ctx context.Context, log *slog.Logger, what string, lookup func() error) error {
 	backoff := 50 * time.Millisecond
-	for {
+	start := time.Now()
+	for try := 1; ; try++ {
 		err := lookup()
 		if err == nil || !retriableOffsetErr(err) {
 			return err
+		}
+		if errors.Is(err, kerr.UnknownTopicOrPartition) && time.Since(start) > unknownTopicWait {
+			return fmt.Errorf("%w (for %v: was the topic deleted?)", err, time.Since(start).Round(time.Second))
+		}
+		if try%10 == 0 {
+			log.Warn("offset lookup still failing, retrying", "of", what, "tries", try, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -265,6 +278,11 @@ func retryOffsets(ctx context.Context, lookup func() error) error {
 		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// unknownTopicWait is how long an offset lookup waits for a topic the
+// broker does not know: long enough for a new topic's metadata to reach
+// every broker.
+var unknownTopicWait = 30 * time.Second
 
 // retriableOffsetErr reports whether an end-offset lookup that failed with
 // err is worth trying again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -35,16 +36,23 @@ func TestEndOffsetWaitsForTopic(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	end, err := endOffset(ctx, adm, "late-changelog", 1)
+	end, err := endOffset(ctx, slog.New(slog.DiscardHandler), adm, "late-changelog", 1)
 	require.NoError(t, err)
 	assert.LessOrEqual(t, end, int64(1))
 
 	// A topic that never comes ends with the context, and says why.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel2()
-	_, err = endOffset(ctx2, adm, "never-created", 0)
+	_, err = endOffset(ctx2, slog.New(slog.DiscardHandler), adm, "never-created", 0)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+
+	// A topic unknown for longer than unknownTopicWait is taken as gone.
+	defer func(d time.Duration) { unknownTopicWait = d }(unknownTopicWait)
+	unknownTopicWait = 200 * time.Millisecond
+	_, err = endOffset(context.Background(), slog.New(slog.DiscardHandler), adm, "deleted-changelog", 0)
+	require.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
+	assert.Contains(t, err.Error(), "was the topic deleted?")
 }
 
 func TestRetriableOffsetErr(t *testing.T) {
