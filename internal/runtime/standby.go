@@ -96,7 +96,7 @@ type standbyState struct {
 	// the janitor leaves directories alone for a while after it, until
 	// its active tasks are opened (janitor.go).
 	assignedAt atomic.Int64
-	standbys    map[topo.TaskID]*standby      // guarded by Engine.mu
+	standbys   map[topo.TaskID]*standby // guarded by Engine.mu
 	// progress holds, per task, the changelog offsets its state reached
 	// (summed over its stores), for the join metadata.
 	progress sync.Map // string -> int64
