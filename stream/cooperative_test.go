@@ -146,25 +146,7 @@ func TestScaleOutCooperative(t *testing.T) {
 	}()
 
 	// Feed one record per partition every 10 ms.
-	fed := map[string]int64{}
-	fctx, fstop := context.WithCancel(context.Background())
-	fdone := make(chan struct{})
-	go func() {
-		defer close(fdone)
-		for fctx.Err() == nil {
-			var recs []*kgo.Record
-			for p := range int32(parts) {
-				key := "t" + strconv.Itoa(int(p))
-				recs = append(recs, &kgo.Record{Topic: "co-in", Partition: p, Key: []byte(key), Value: []byte("x")})
-			}
-			if err := pcl.ProduceSync(context.Background(), recs...).FirstErr(); err == nil {
-				for _, r := range recs {
-					fed[string(r.Key)]++
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	stopFeed := feedSteadily(pcl, "co-in", parts)
 	time.Sleep(2 * time.Second)
 	scaleAt := time.Now()
 	stop2 := start(t, k, topo(), cfg("i2"))
@@ -204,8 +186,7 @@ func TestScaleOutCooperative(t *testing.T) {
 	}, 3*time.Minute, 50*time.Millisecond, "moved tasks never produced again")
 	resumed := time.Now()
 	time.Sleep(2 * time.Second)
-	fstop()
-	<-fdone
+	fed := stopFeed()
 
 	want := map[string]int64{}
 	for i := range n {
@@ -274,4 +255,35 @@ func TestScaleOutCooperative(t *testing.T) {
 	// (1M keys: 5-27 intervals at load averages 5-11, decision 51 in
 	// docs/ARCHITECTURE.md).
 	assert.Less(t, unmovedCommit, 60*interval, "an unmoved task stopped committing during the rebalance")
+}
+
+// feedSteadily produces one record to each of topic's first parts
+// partitions, keyed "t<p>", every 10 ms, until the returned stop is
+// called; stop returns how many records of each key the broker
+// acknowledged.
+func feedSteadily(pcl *kgo.Client, topic string, parts int) (stop func() map[string]int64) {
+	fed := map[string]int64{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var recs []*kgo.Record
+			for p := range int32(parts) {
+				key := "t" + strconv.Itoa(int(p))
+				recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Key: []byte(key), Value: []byte("x")})
+			}
+			if err := pcl.ProduceSync(context.Background(), recs...).FirstErr(); err == nil {
+				for _, r := range recs {
+					fed[string(r.Key)]++
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return func() map[string]int64 {
+		cancel()
+		<-done
+		return fed
+	}
 }

@@ -159,24 +159,7 @@ func TestWarmupProbing(t *testing.T) {
 		}
 	}()
 	// One record per partition every 10 ms.
-	fed := map[string]int64{}
-	fctx, fstop := context.WithCancel(context.Background())
-	fdone := make(chan struct{})
-	go func() {
-		defer close(fdone)
-		for fctx.Err() == nil {
-			recs := []*kgo.Record{
-				{Topic: "wu-in", Partition: 0, Key: []byte("t0"), Value: []byte("x")},
-				{Topic: "wu-in", Partition: 1, Key: []byte("t1"), Value: []byte("x")},
-			}
-			if err := pcl.ProduceSync(context.Background(), recs...).FirstErr(); err == nil {
-				for _, r := range recs {
-					fed[string(r.Key)]++
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	stopFeed := feedSteadily(pcl, "wu-in", 2)
 	time.Sleep(time.Second)
 
 	// The second instance joins.
@@ -199,8 +182,7 @@ func TestWarmupProbing(t *testing.T) {
 		return restored >= 0
 	}, 3*time.Minute, 50*time.Millisecond, "task 0_1 never moved to the second instance")
 	time.Sleep(time.Second)
-	fstop()
-	<-fdone
+	fed := stopFeed()
 	for key, c := range fed {
 		want[key] += c
 	}
