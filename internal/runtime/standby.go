@@ -10,6 +10,7 @@ import (
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/brookstream/brook/state"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -224,6 +225,7 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 	byTopic := map[string]string{} // changelog -> store
 	from := map[string]map[int32]kgo.Offset{}
 	var sum int64
+	starts := map[string]int64{} // changelog -> first offset to fetch
 	for _, name := range sub.Stores {
 		topic := ChangelogTopic(e.o.AppID, name)
 		byTopic[topic] = name
@@ -235,9 +237,14 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 			start = 0
 		}
 		sum += start
+		starts[topic] = start
 		from[topic] = map[int32]kgo.Offset{p: kgo.NewOffset().At(start)}
 	}
 	e.progress.Store(sb.id.String(), sum)
+	lag := e.startLag(ctx, sb.id, byTopic, starts)
+	if total, ok := lag.total(); ok {
+		e.warmupCaughtUp(sb.id, total) // already caught up: no record may come
+	}
 	rcl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(e.o.Brokers...),
 		kgo.ConsumePartitions(from),
@@ -249,7 +256,6 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 	}
 	defer rcl.Close()
 	next := map[string]int64{}
-	lag := map[string]int64{} // to the last stable offset, per store fetched
 	var buf []byte
 	var maxTs int64 = -1
 	for ctx.Err() == nil {
@@ -266,8 +272,7 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 					return
 				}
 				if fp.LastStableOffset >= 0 {
-					last := fp.Records[len(fp.Records)-1].Offset + 1
-					lag[name] = max(fp.LastStableOffset-last, 0)
+					lag.fetched(name, fp.LastStableOffset, fp.Records[len(fp.Records)-1].Offset+1)
 				}
 				rs, err := sb.db.Restorer(name)
 				if err != nil {
@@ -317,15 +322,61 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 			}
 		}
 		e.progress.Store(sb.id.String(), s)
-		if len(lag) > 0 {
-			// A store not fetched yet counts as caught up: at worst the
-			// early probe comes too soon (warmup.go).
-			var l int64
-			for _, v := range lag {
-				l += v
-			}
-			e.warmupCaughtUp(sb.id, l)
+		if total, ok := lag.total(); ok {
+			e.warmupCaughtUp(sb.id, total)
 		}
 	}
 	return nil
+}
+
+// replicaLag is a standby's lag behind its changelogs, per store: what
+// the early probe (warmup.go) weighs. A store's lag is known once its end
+// offset was looked up at the start, or once a fetch of it returned
+// records with the last stable offset; until every store's lag is known
+// the replica does not count as caught up.
+type replicaLag struct {
+	stores int              // how many stores the task has
+	lag    map[string]int64 // store -> records behind, for the stores known
+}
+
+// fetched records that store's changelog has lso as its last stable
+// offset and the replica has applied up to next.
+func (l *replicaLag) fetched(store string, lso, next int64) {
+	if l.lag == nil {
+		l.lag = map[string]int64{}
+	}
+	l.lag[store] = max(lso-next, 0)
+}
+
+// total is the sum of the stores' lags, and whether every store's is
+// known.
+func (l *replicaLag) total() (int64, bool) {
+	var sum int64
+	for _, v := range l.lag {
+		sum += v
+	}
+	return sum, len(l.lag) == l.stores
+}
+
+// startLag looks up the end of each of a standby's changelog partitions
+// before it fetches, so that a store whose changelog has nothing past the
+// standby's checkpoint (no fetch will ever return a record for it) has a
+// known lag. The end is the high watermark, at most an open
+// transaction's records past the last stable offset: the lag can only be
+// overstated. A store whose lookup fails stays unknown until a fetch
+// returns its records.
+func (e *Engine) startLag(ctx context.Context, id topo.TaskID, byTopic map[string]string, starts map[string]int64) *replicaLag {
+	lag := &replicaLag{stores: len(byTopic)}
+	adm := kadm.NewClient(e.cl)
+	for topic, name := range byTopic {
+		end, err := endOffset(ctx, e.log, adm, topic, id.Partition)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("standby: cannot read a changelog's end offset; its lag is known at its first fetch", "task", id, "topic", topic, "err", err)
+			}
+			continue
+		}
+		lag.fetched(name, end, starts[topic])
+	}
+	return lag
 }

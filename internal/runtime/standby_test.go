@@ -1,10 +1,16 @@
 package runtime
 
 import (
+	"context"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/brookstream/brook/internal/topo"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func offs(kv ...int64) map[topo.TaskID]int64 {
@@ -48,4 +54,57 @@ func TestPickStandbys(t *testing.T) {
 			assert.Equal(t, tc.want, pickStandbys(tc.members, tc.active, all, tc.n))
 		})
 	}
+}
+
+// A replica counts as caught up only when every store's lag is known:
+// from the end offsets read at its start, or from a fetch. Before, a store
+// not fetched yet counted as caught up, and the early probe could move a
+// task whose other store was far behind.
+func TestReplicaLag(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "a-changelog", "b-changelog"))
+	require.NoError(t, err)
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	require.NoError(t, err)
+	defer cl.Close()
+	for i := range 5 {
+		require.NoError(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: "a-changelog", Key: []byte{byte(i)}}).FirstErr())
+	}
+	e := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	e.cl = cl
+	id := topo.TaskID{Subtopology: 0, Partition: 0}
+	byTopic := map[string]string{"a-changelog": "a", "b-changelog": "b"}
+
+	tests := []struct {
+		name   string
+		starts map[string]int64
+		want   int64
+		known  bool
+	}{
+		{"at the end of both, b empty", map[string]int64{"a-changelog": 5, "b-changelog": 0}, 0, true},
+		{"behind on a", map[string]int64{"a-changelog": 2, "b-changelog": 0}, 3, true},
+		{"a checkpoint past the end counts as no lag", map[string]int64{"a-changelog": 9, "b-changelog": 0}, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			total, known := e.startLag(context.Background(), id, byTopic, tc.starts).total()
+			assert.Equal(t, tc.want, total)
+			assert.Equal(t, tc.known, known)
+		})
+	}
+
+	// A changelog whose end cannot be read leaves its store unknown until
+	// a fetch returns its records.
+	defer func(d time.Duration) { unknownTopicWait = d }(unknownTopicWait)
+	unknownTopicWait = 200 * time.Millisecond
+	lag := e.startLag(context.Background(), id, map[string]string{"a-changelog": "a", "gone-changelog": "g"}, map[string]int64{"a-changelog": 5})
+	_, known := lag.total()
+	assert.False(t, known, "one store's lag unknown")
+	lag.fetched("g", 1000, 400)
+	total, known := lag.total()
+	assert.True(t, known)
+	assert.Equal(t, int64(600), total)
+	lag.fetched("g", 1000, 1000)
+	total, _ = lag.total()
+	assert.Equal(t, int64(0), total)
 }
