@@ -189,7 +189,9 @@ type Config struct {
 	// (its owner crashed or left) its new owner, the instance with the
 	// smallest lag, restores only the tail. Each standby costs its
 	// instance a Pebble database, disk, and a client reading the
-	// changelogs. Ignored with InMemoryState. Default 0 (none).
+	// changelogs. With InMemoryState a standby keeps its copy in memory
+	// (as much memory again as the task's stores) and hands it to the task
+	// if the task becomes active on its instance. Default 0 (none).
 	StandbyReplicas int
 	// AcceptableRecoveryLag is how far behind, in changelog records summed
 	// over a task's stores, an instance may be and still count as caught
@@ -199,7 +201,9 @@ type Config struct {
 	// task keeps running where it is and the other instance gets a warm-up
 	// replica of it, a standby kept until it has caught up, after which a
 	// probing rebalance moves the task. The new owner then restores only
-	// the tail. Ignored with InMemoryState. Default 10,000; math.MaxInt64
+	// the tail. With InMemoryState an instance is caught up only on the
+	// tasks it runs or keeps standbys of (a restarted instance holds
+	// nothing). Default 10,000; math.MaxInt64
 	// moves every task at once, as without warm-ups.
 	AcceptableRecoveryLag int64
 	// MaxWarmupReplicas bounds the warm-up replicas (see

@@ -21,11 +21,12 @@ import (
 
 const failoverChildEnv = "BROOK_FAILOVER_CHILD"
 
-func failoverConfig(brokers []string, dir string, standbys int) stream.Config {
+func failoverConfig(brokers []string, dir string, standbys int, inMemory bool) stream.Config {
 	return stream.Config{
 		AppID:           "failover",
 		Brokers:         brokers,
 		StateDir:        dir,
+		InMemoryState:   inMemory,
 		StandbyReplicas: standbys,
 		ClientOpts:      []kgo.Opt{kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)},
 	}
@@ -38,7 +39,8 @@ func TestFailoverChild(t *testing.T) {
 		t.Skip("runs only as the failover test's child process")
 	}
 	standbys, _ := strconv.Atoi(os.Getenv("BROOK_STANDBYS"))
-	app, err := stream.New(countByKey("fo-in", "fo-counts", "fo-out"), failoverConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"), standbys))
+	inMemory := os.Getenv("BROOK_IN_MEMORY") != ""
+	app, err := stream.New(countByKey("fo-in", "fo-counts", "fo-out"), failoverConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"), standbys, inMemory))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -54,7 +56,8 @@ func TestFailoverChild(t *testing.T) {
 // SIGKILLed and the App takes the task over. With one standby replica the
 // App kept a shadow copy of the store and restores only the tail (here
 // nothing or a few records); without, it restores the whole changelog.
-// The output is exact either way. The test logs the records restored and
+// The output is exact either way. With InMemoryState the standby keeps
+// its copy in memory and hands it to the task. The test logs the records restored and
 // the failover time (from the kill to the first output of a record
 // produced right after it).
 func TestFailoverStandby(t *testing.T) {
@@ -68,20 +71,28 @@ func TestFailoverStandby(t *testing.T) {
 	if s := os.Getenv("BROOK_FAILOVER_KEYS"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	for _, standbys := range []int{1, 0} {
-		t.Run(fmt.Sprintf("standbys=%d", standbys), func(t *testing.T) {
-			restored, took := testFailover(t, n, standbys)
+	for _, tc := range []struct {
+		standbys int
+		inMemory bool
+	}{{1, false}, {0, false}, {1, true}} {
+		standbys := tc.standbys
+		name := fmt.Sprintf("standbys=%d", standbys)
+		if tc.inMemory {
+			name += "/in-memory"
+		}
+		t.Run(name, func(t *testing.T) {
+			restored, took := testFailover(t, n, standbys, tc.inMemory)
 			if standbys > 0 {
 				require.Less(t, restored, int64(n/10), "with a standby the new owner must restore only the tail")
 			} else {
 				require.GreaterOrEqual(t, restored, int64(n), "without a standby the new owner restores the whole changelog")
 			}
-			t.Logf("standbys=%d: %d keys of state, %d records restored by the new owner, failover %v", standbys, n, restored, took.Round(time.Millisecond))
+			t.Logf("%s: %d keys of state, %d records restored by the new owner, failover %v", name, n, restored, took.Round(time.Millisecond))
 		})
 	}
 }
 
-func testFailover(t *testing.T, n, standbys int) (int64, time.Duration) {
+func testFailover(t *testing.T, n, standbys int, inMemory bool) (int64, time.Duration) {
 	k := kafkatest.New(t)
 	k.Topic("fo-in", 1)
 	k.Topic("fo-out", 1)
@@ -103,6 +114,9 @@ func testFailover(t *testing.T, n, standbys int) (int64, time.Duration) {
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFailoverChild$")
 	cmd.Env = append(os.Environ(), failoverChildEnv+"=1", "BROOK_BROKERS="+strings.Join(k.Addrs, ","), "BROOK_STATE_DIR="+t.TempDir(), "BROOK_STANDBYS="+strconv.Itoa(standbys))
+	if inMemory {
+		cmd.Env = append(cmd.Env, "BROOK_IN_MEMORY=1")
+	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -126,7 +140,7 @@ func testFailover(t *testing.T, n, standbys int) (int64, time.Duration) {
 	// keeps a standby when asked to.
 	var mu sync.Mutex
 	restored := int64(-1)
-	cfg := failoverConfig(k.Addrs, t.TempDir(), standbys)
+	cfg := failoverConfig(k.Addrs, t.TempDir(), standbys, inMemory)
 	cfg.OnRestore = func(p stream.RestoreProgress) {
 		if p.Done && p.Task == "0_0" {
 			mu.Lock()

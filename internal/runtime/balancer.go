@@ -129,11 +129,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, partitions map[string]int32
 		refs = append(refs, m)
 		endpoints = append(endpoints, md.Endpoint)
 	})
-	lag := b.e.o.AcceptableRecoveryLag
-	if b.e.o.InMemory {
-		lag = -1 // no state to warm up: every member is caught up
-	}
-	pl := planTasks(members, tasks, b.stateful, warmupOpts{standbys: b.e.o.StandbyReplicas, lag: lag, maxWarmups: b.e.o.MaxWarmupReplicas})
+	pl := planTasks(members, tasks, b.stateful, warmupOpts{standbys: b.e.o.StandbyReplicas, lag: b.e.o.AcceptableRecoveryLag, maxWarmups: b.e.o.MaxWarmupReplicas})
 	plan := cb.NewPlan()
 	for i, ts := range pl.active {
 		for _, id := range ts {

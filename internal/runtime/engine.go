@@ -786,11 +786,9 @@ func (e *Engine) addTasksLocked(assigned map[string][]int32) {
 // processing, with its partitions paused until it has caught up
 // (restorer.go). e.mu must be held.
 func (e *Engine) newTask(sub *topo.Subtopology, id topo.TaskID) (*task, error) {
-	var db state.TaskDB
-	if sb := e.standbys[id]; sb != nil {
-		e.stopStandby(sb) // its state is this task's, nearly restored
-	}
-	if len(sub.Stores) > 0 {
+	// A standby's state is this task's, nearly restored.
+	db := e.takeStandby(id)
+	if db == nil && len(sub.Stores) > 0 {
 		var err error
 		if db, err = e.openDB(id); err != nil {
 			return nil, err
@@ -833,7 +831,7 @@ func (e *Engine) closeTask(t *task, abort bool) {
 	if abort {
 		t.t.DB.Abort()
 	}
-	if !e.closing {
+	if !e.closing && !e.o.InMemory {
 		e.closeDBLater(t.t.ID, t.t.DB) // dbclose.go
 		return
 	}

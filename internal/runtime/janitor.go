@@ -208,8 +208,11 @@ func lastUse(dir string) (time.Time, bool) {
 
 // markUnused records that the directory of task id stops being used now:
 // its modification time becomes the start of the cleanup delay.
+// In-memory state is gone once closed: the member stops reporting its
+// offsets.
 func (e *Engine) markUnused(id topo.TaskID) {
 	if e.o.InMemory {
+		e.progress.Delete(id.String())
 		return
 	}
 	now := time.Now()

@@ -126,9 +126,6 @@ func (e *Engine) noteProgress(t *task) {
 // do not run and are not active here, and stops those no longer wanted.
 // e.mu must be held.
 func (e *Engine) reconcileStandbysLocked() {
-	if e.o.InMemory {
-		return
-	}
 	if e.heldStale.Swap(false) {
 		e.noteHeldLocked() // a standby may have become a warm-up, or back
 	}
@@ -200,15 +197,40 @@ func (e *Engine) noteHeldLocked() {
 
 // stopStandby stops a standby and closes its database. e.mu must be held.
 func (e *Engine) stopStandby(sb *standby) {
-	sb.cancel()
-	<-sb.done
+	e.endStandby(sb)
 	if err := sb.db.Close(); err != nil {
 		e.log.Warn("closing standby state", "task", sb.id, "err", err)
 	}
 	e.markUnused(sb.id) // janitor.go
+	e.log.Info("standby stopped", "task", sb.id)
+}
+
+// endStandby stops a standby's goroutine and forgets it, leaving its
+// database open. e.mu must be held.
+func (e *Engine) endStandby(sb *standby) {
+	sb.cancel()
+	<-sb.done
 	delete(e.standbys, sb.id)
 	e.noteHeldLocked()
-	e.log.Info("standby stopped", "task", sb.id)
+}
+
+// takeStandby stops the standby of task id, if one runs here, for the
+// task to become active here. With Pebble the task opens the standby's
+// directory again after it is closed, and nil is returned; an in-memory
+// standby's database is handed over as it is and returned, since closing
+// it would lose it. e.mu must be held.
+func (e *Engine) takeStandby(id topo.TaskID) state.TaskDB {
+	sb := e.standbys[id]
+	if sb == nil {
+		return nil
+	}
+	if !e.o.InMemory {
+		e.stopStandby(sb)
+		return nil
+	}
+	e.endStandby(sb)
+	e.log.Info("standby taken over by its active task", "task", id)
+	return sb.db
 }
 
 // stopAllStandbys stops every standby. e.mu must be held.

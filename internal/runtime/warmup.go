@@ -41,8 +41,10 @@ import (
 // wrote more in between) costs one extra rebalance, then the interval
 // rules.
 //
-// Tasks without stores move at once, as before. With InMemoryState there
-// are no warm-ups (as no standbys): every member counts as caught up.
+// Tasks without stores move at once, as before. With InMemoryState a
+// member reports offsets only for the tasks and standbys it runs (their
+// state is gone when closed), so warm-ups and standbys work as with
+// Pebble, in memory.
 
 // plan is the leader's answer for every member, by member index.
 type plan struct {
