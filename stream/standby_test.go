@@ -148,7 +148,13 @@ func testFailover(t *testing.T, n, standbys int, inMemory bool) (int64, time.Dur
 			mu.Unlock()
 		}
 	}
-	stop := start(t, k, countByKey("fo-in", "fo-counts", "fo-out"), cfg)
+	cfg.Brokers = k.Addrs
+	app, err := stream.New(countByKey("fo-in", "fo-counts", "fo-out"), cfg)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { errc <- app.Run(context.Background()) }()
+	stop := sync.OnceValue(func() error { app.Close(); return <-errc })
+	t.Cleanup(func() { _ = stop() })
 	time.Sleep(3 * time.Second)
 	// A tail the child processes after the App joined.
 	for i := range 100 {
@@ -161,6 +167,14 @@ func testFailover(t *testing.T, n, standbys int, inMemory bool) (int64, time.Dur
 	mu.Lock()
 	require.Equal(t, int64(-1), restored, "the task moved before the kill")
 	mu.Unlock()
+	if standbys > 0 {
+		require.Eventually(t, func() bool {
+			lag, ok := app.Metrics().ReplicaLag["0_0"]
+			return ok && lag == 0
+		}, 30*time.Second, 50*time.Millisecond, "the standby's lag, once caught up")
+	} else {
+		require.Empty(t, app.Metrics().ReplicaLag)
+	}
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	killed := time.Now()

@@ -92,6 +92,13 @@ type Metrics struct {
 	// Standbys and Warmups list the tasks ("0_3") this instance keeps
 	// standby and warm-up replicas of now, sorted; nil for none.
 	Standbys, Warmups []string
+	// ReplicaLag gives, for each standby and warm-up replica this
+	// instance keeps ("0_3"), how many changelog records it is behind,
+	// summed over the task's stores: to the end offsets read when it
+	// started, then to the last stable offsets of its fetches. A replica
+	// is absent until the lag of each of its stores is known; nil for
+	// none.
+	ReplicaLag map[string]int64
 	// Tasks are every task this instance held since it was made, sorted by
 	// id.
 	Tasks []TaskMetrics
@@ -351,6 +358,13 @@ func (e *Engine) Metrics() Metrics {
 	if h := e.held.Load(); h != nil {
 		m.Standbys, m.Warmups = slices.Clone(h.standbys), slices.Clone(h.warmups)
 	}
+	e.replicaLag.Range(func(k, v any) bool {
+		if m.ReplicaLag == nil {
+			m.ReplicaLag = map[string]int64{}
+		}
+		m.ReplicaLag[k.(string)] = v.(int64)
+		return true
+	})
 	return m
 }
 

@@ -101,6 +101,9 @@ type standbyState struct {
 	// progress holds, per task, the changelog offsets its state reached
 	// (summed over its stores), for the join metadata.
 	progress sync.Map // string -> int64
+	// replicaLag holds each running replica's lag, once known, for
+	// Metrics.
+	replicaLag sync.Map // string -> int64
 }
 
 // offsets lists the progress of every task this member has state for.
@@ -210,6 +213,7 @@ func (e *Engine) stopStandby(sb *standby) {
 func (e *Engine) endStandby(sb *standby) {
 	sb.cancel()
 	<-sb.done
+	e.replicaLag.Delete(sb.id.String())
 	delete(e.standbys, sb.id)
 	e.noteHeldLocked()
 }
@@ -265,6 +269,7 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 	e.progress.Store(sb.id.String(), sum)
 	lag := e.startLag(ctx, sb.id, byTopic, starts)
 	if total, ok := lag.total(); ok {
+		e.replicaLag.Store(sb.id.String(), total)
 		e.warmupCaughtUp(sb.id, total) // already caught up: no record may come
 	}
 	rcl, err := kgo.NewClient(append([]kgo.Opt{
@@ -345,6 +350,7 @@ func (e *Engine) runStandby(ctx context.Context, sb *standby, sub *topo.Subtopol
 		}
 		e.progress.Store(sb.id.String(), s)
 		if total, ok := lag.total(); ok {
+			e.replicaLag.Store(sb.id.String(), total)
 			e.warmupCaughtUp(sb.id, total)
 		}
 	}

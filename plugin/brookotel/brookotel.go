@@ -78,6 +78,9 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	b.sum("brook.rebalance.probes", "Probing rebalances this instance asked for while it held warm-up replicas.", "{rebalance}", m.Probes)
 	b.gauge("brook.tasks.standby", "Standby replicas this instance keeps.", "{task}", float64(len(m.Standbys)))
 	b.gauge("brook.tasks.warmup", "Warm-up replicas this instance keeps.", "{task}", float64(len(m.Warmups)))
+	for task, lag := range m.ReplicaLag {
+		b.gauge("brook.replica.lag", "Changelog records a standby or warm-up replica is behind, summed over the task's stores.", "{record}", float64(lag), attribute.String("task", task))
+	}
 	for _, t := range m.Tasks {
 		task := attribute.String("task", t.Task)
 		b.sum("brook.records.processed", "Input records processed by the task, bad and dropped ones included.", "{record}", t.Processed, task)

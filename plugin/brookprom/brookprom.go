@@ -47,7 +47,7 @@ type Collector struct {
 	processed, produced, skipped, deadLettered               *prometheus.Desc
 	processLatency, commits, aborts, commitLatency           *prometheus.Desc
 	rebalances, rebalanceLatency, lag                        *prometheus.Desc
-	probes, standbys, warmups                                *prometheus.Desc
+	probes, standbys, warmups, replicaLag                    *prometheus.Desc
 	entries, cacheBytes, cacheHits, cacheMisses, cacheRatio  *prometheus.Desc
 	restored, restoreRemaining, restoreRate, restoreComplete *prometheus.Desc
 }
@@ -80,6 +80,7 @@ func NewCollector(app *stream.App, opts ...Opt) *Collector {
 	c.probes = d("probing_rebalances_total", "Probing rebalances this instance asked for while it held warm-up replicas.")
 	c.standbys = d("standby_tasks", "Standby replicas this instance keeps.")
 	c.warmups = d("warmup_tasks", "Warm-up replicas this instance keeps.")
+	c.replicaLag = d("replica_lag", "Changelog records a standby or warm-up replica is behind, summed over the task's stores.", "task")
 	c.lag = d("consumer_lag", "Offsets between the last record fetched and the partition's last stable offset.", "task", "topic", "partition")
 	c.entries = d("store_entries", "Approximate entries of the store (sampled at most every 10s).", "task", "store")
 	c.cacheBytes = d("store_cache_bytes", "Bytes in the store's write-back cache at the last commit.", "task", "store")
@@ -98,7 +99,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.state, c.ready, c.tasks, c.processed, c.produced, c.skipped, c.deadLettered,
 		c.processLatency, c.commits, c.aborts, c.commitLatency, c.rebalances, c.rebalanceLatency, c.lag,
-		c.probes, c.standbys, c.warmups,
+		c.probes, c.standbys, c.warmups, c.replicaLag,
 		c.entries, c.cacheBytes, c.cacheHits, c.cacheMisses, c.cacheRatio,
 		c.restored, c.restoreRemaining, c.restoreRate, c.restoreComplete,
 	} {
@@ -137,6 +138,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.probes, m.Probes)
 	gauge(c.standbys, float64(len(m.Standbys)))
 	gauge(c.warmups, float64(len(m.Warmups)))
+	for task, lag := range m.ReplicaLag {
+		gauge(c.replicaLag, float64(lag), task)
+	}
 	for _, t := range m.Tasks {
 		counter(c.processed, t.Processed, t.Task)
 		counter(c.produced, t.Produced, t.Task)
