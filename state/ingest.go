@@ -256,6 +256,15 @@ func (r *ingestRestorer) Apply(key, value []byte, offset int64) error {
 	}
 	c.ents = append(c.ents, e)
 	r.seq++
+	// The store's filter learns the keys here, on the goroutine that
+	// applies, and not with the sort of a full buffer: that goroutine
+	// (sort, spill) was the restore's slowest step, and nothing else
+	// uses the filter until Finish returns (the store is not processed
+	// while it restores). A key put and deleted later is added too: a
+	// false positive only.
+	if value != nil && r.store != nil {
+		r.store.addToFilter(key)
+	}
 	if offset+1 > r.next {
 		r.next = offset + 1
 	}
@@ -435,7 +444,6 @@ func (c *ingestChunk) sameKey(a, b *ingestEnt) bool {
 
 // flushChunk handles a full buffer as the strategy says.
 func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
-	r.learnKeys(c)
 	sortChunk(c)
 	if r.strategy == ingestChunks {
 		return r.ingestChunk(c)
@@ -461,24 +469,6 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	r.runs, r.marks = r.runs[:0], r.marks[:0]
 	r.chunks++
 	return nil
-}
-
-// learnKeys adds the keys of c's puts to the store's filter (a key put
-// and deleted later is added too: a false positive only). It runs before
-// the sort, when the entries follow the keys' order in memory (after it,
-// each key read is a cache miss), and with the rest of a buffer's
-// handling, off the goroutine that applies the records: nothing else uses
-// the filter until Finish returns (the store is not processed while it
-// restores).
-func (r *ingestRestorer) learnKeys(c *ingestChunk) {
-	if r.store == nil {
-		return
-	}
-	for i := range c.ents {
-		if e := &c.ents[i]; e.vlen >= 0 {
-			r.store.addToFilter(c.key(e))
-		}
-	}
 }
 
 // ingestChunk writes the sorted buffer c as a table and ingests it with
@@ -677,9 +667,7 @@ func (r *ingestRestorer) Finish() error {
 	r.done = true
 	defer os.RemoveAll(r.tmp)
 	// The last buffer is sorted while the previous one may still be
-	// written as a run on its goroutine; the store's filter learns its
-	// keys after that goroutine is done (the filter is not safe for
-	// concurrent use).
+	// written as a run on its goroutine.
 	c := r.cur
 	sortChunk(c)
 	if err := r.wait(); err != nil {
@@ -693,7 +681,6 @@ func (r *ingestRestorer) Finish() error {
 		return nil
 	}
 	c.next, c.extra = r.next, r.extra
-	r.learnKeys(c)
 	if r.strategy == ingestChunks || len(r.runs) == 0 {
 		return r.ingestChunk(c)
 	}
