@@ -307,7 +307,9 @@ func (r *ingestRestorer) handOver() error {
 	r.committed, r.extra = r.next, nil
 	r.cur, r.spare = r.spare, nil
 	if r.cur == nil {
-		r.cur = &ingestChunk{}
+		// The second buffer: as large as the first grew, so that it does
+		// not grow (and copy) again.
+		r.cur = &ingestChunk{buf: make([]byte, 0, cap(c.buf)), ents: make([]ingestEnt, 0, cap(c.ents))}
 	}
 	r.seq = 0 // seq orders the records of one buffer only
 	done := make(chan struct{})
