@@ -357,9 +357,9 @@ func entLess(buf []byte, a, b *ingestEnt) bool {
 	return a.seq < b.seq
 }
 
-// sortEnts sorts e by entLess: a quicksort with the comparison inlined
-// (slices.SortFunc calls its comparison through a function value, which
-// was a third of the sort's time), a median-of-three pivot, insertion
+// sortEnts sorts e by entLess: a quicksort that calls the comparison
+// directly (slices.SortFunc calls it through a function value, and moves
+// entries through a generic shape), a median-of-three pivot, insertion
 // sort for short ranges and heapsort past a depth of 2 × log2(len(e)), so
 // that no input order makes it quadratic.
 func sortEnts(buf []byte, e []ingestEnt, depth int) {
