@@ -307,9 +307,10 @@ func (r *ingestRestorer) handOver() error {
 	r.committed, r.extra = r.next, nil
 	r.cur, r.spare = r.spare, nil
 	if r.cur == nil {
-		// The second buffer: as large as the first grew, so that it does
-		// not grow (and copy) again.
-		r.cur = &ingestChunk{buf: make([]byte, 0, cap(c.buf)), ents: make([]ingestEnt, 0, cap(c.ents))}
+		// The second buffer: as large as the first filled, and an eighth,
+		// so that it does not grow (and copy) from nothing again; the
+		// first grew by doubling and may have room for up to twice that.
+		r.cur = &ingestChunk{buf: make([]byte, 0, len(c.buf)+len(c.buf)/8), ents: make([]ingestEnt, 0, len(c.ents)+len(c.ents)/8)}
 	}
 	r.seq = 0 // seq orders the records of one buffer only
 	done := make(chan struct{})
