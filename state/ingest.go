@@ -1,17 +1,16 @@
 package state
 
 import (
-	"bufio"
 	"bytes"
-	"cmp"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -177,12 +176,13 @@ type ingestRestorer struct {
 	bgErr error
 
 	// Written by the goroutine that handles a buffer (one at a time).
-	runs    []string     // sorted runs spilled and not yet ingested (ingestMerge)
-	marks   [][]runMark  // of each run
-	chunks  int          // ingests done
-	files   atomic.Int64 // files made, for their names
-	split   bool         // the final merge ran in two key ranges (for tests)
-	scratch []byte
+	runs     []string     // sorted runs spilled and not yet ingested (ingestMerge)
+	marks    [][]runMark  // of each run
+	chunks   int          // ingests done
+	files    atomic.Int64 // files made, for their names
+	split    bool         // the final merge ran in key ranges (for tests)
+	scratch  []byte
+	spillBuf []byte // what spillRun writes, 1 MiB at a time
 
 	next      int64            // next offset after the records applied, -1 if none
 	committed int64            // checkpoint of the last buffer handed over
@@ -256,6 +256,15 @@ func (r *ingestRestorer) Apply(key, value []byte, offset int64) error {
 	}
 	c.ents = append(c.ents, e)
 	r.seq++
+	// The store's filter learns the keys here, on the goroutine that
+	// applies, and not with the sort of a full buffer: that goroutine
+	// (sort, spill) was the restore's slowest step, and nothing else
+	// uses the filter until Finish returns (the store is not processed
+	// while it restores). A key put and deleted later is added too: a
+	// false positive only.
+	if value != nil && r.store != nil {
+		r.store.addToFilter(key)
+	}
 	if offset+1 > r.next {
 		r.next = offset + 1
 	}
@@ -298,7 +307,10 @@ func (r *ingestRestorer) handOver() error {
 	r.committed, r.extra = r.next, nil
 	r.cur, r.spare = r.spare, nil
 	if r.cur == nil {
-		r.cur = &ingestChunk{}
+		// The second buffer: as large as the first filled, and an eighth,
+		// so that it does not grow (and copy) from nothing again; the
+		// first grew by doubling and may have room for up to twice that.
+		r.cur = &ingestChunk{buf: make([]byte, 0, len(c.buf)+len(c.buf)/8), ents: make([]ingestEnt, 0, len(c.ents)+len(c.ents)/8)}
 	}
 	r.seq = 0 // seq orders the records of one buffer only
 	done := make(chan struct{})
@@ -317,20 +329,7 @@ func (r *ingestRestorer) handOver() error {
 // sortChunk sorts the buffered entries by key and keeps the last record
 // of each key.
 func sortChunk(c *ingestChunk) {
-	slices.SortFunc(c.ents, func(a, b ingestEnt) int {
-		if a.k0 != b.k0 {
-			return cmp.Compare(a.k0, b.k0)
-		}
-		if a.k1 != b.k1 {
-			return cmp.Compare(a.k1, b.k1)
-		}
-		if a.klen > 16 || b.klen > 16 || a.klen != b.klen {
-			if c := bytes.Compare(c.key(&a), c.key(&b)); c != 0 {
-				return c
-			}
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	sortEnts(c.buf, c.ents, 2*bits.Len(uint(len(c.ents))))
 	out := c.ents[:0]
 	for i := range c.ents {
 		if i+1 < len(c.ents) && c.sameKey(&c.ents[i], &c.ents[i+1]) {
@@ -341,13 +340,113 @@ func sortChunk(c *ingestChunk) {
 	c.ents = out
 }
 
+// entLess orders the entries of a buffer by key, then by seq (the order in
+// which they were buffered). No two entries of a buffer are equal: seq is
+// unique in a buffer.
+func entLess(buf []byte, a, b *ingestEnt) bool {
+	if a.k0 != b.k0 {
+		return a.k0 < b.k0
+	}
+	if a.k1 != b.k1 {
+		return a.k1 < b.k1
+	}
+	if a.klen > 16 || b.klen > 16 || a.klen != b.klen {
+		if c := bytes.Compare(buf[a.off:a.off+a.klen], buf[b.off:b.off+b.klen]); c != 0 {
+			return c < 0
+		}
+	}
+	return a.seq < b.seq
+}
+
+// sortEnts sorts e by entLess: a quicksort that calls the comparison
+// directly (slices.SortFunc calls it through a function value, and moves
+// entries through a generic shape), a median-of-three pivot, insertion
+// sort for short ranges and heapsort past a depth of 2 × log2(len(e)), so
+// that no input order makes it quadratic.
+func sortEnts(buf []byte, e []ingestEnt, depth int) {
+	for len(e) > 16 {
+		if depth == 0 {
+			heapSortEnts(buf, e)
+			return
+		}
+		depth--
+		// Median of three to e[0], then partition e[1:] around it.
+		m, l := len(e)/2, len(e)-1
+		if entLess(buf, &e[m], &e[0]) {
+			e[m], e[0] = e[0], e[m]
+		}
+		if entLess(buf, &e[l], &e[m]) {
+			e[l], e[m] = e[m], e[l]
+			if entLess(buf, &e[m], &e[0]) {
+				e[m], e[0] = e[0], e[m]
+			}
+		}
+		e[0], e[m] = e[m], e[0]
+		p := &e[0]
+		i, j := 1, l
+		for {
+			for i <= j && entLess(buf, &e[i], p) {
+				i++
+			}
+			for i <= j && entLess(buf, p, &e[j]) {
+				j--
+			}
+			if i >= j {
+				break
+			}
+			e[i], e[j] = e[j], e[i]
+			i++
+			j--
+		}
+		e[0], e[j] = e[j], e[0]
+		// Recurse into the shorter side, loop on the longer.
+		if j < len(e)-1-j {
+			sortEnts(buf, e[:j], depth)
+			e = e[j+1:]
+		} else {
+			sortEnts(buf, e[j+1:], depth)
+			e = e[:j]
+		}
+	}
+	for i := 1; i < len(e); i++ {
+		for j := i; j > 0 && entLess(buf, &e[j], &e[j-1]); j-- {
+			e[j], e[j-1] = e[j-1], e[j]
+		}
+	}
+}
+
+func heapSortEnts(buf []byte, e []ingestEnt) {
+	down := func(i, n int) {
+		for {
+			c := 2*i + 1
+			if c >= n {
+				return
+			}
+			if c+1 < n && entLess(buf, &e[c], &e[c+1]) {
+				c++
+			}
+			if !entLess(buf, &e[i], &e[c]) {
+				return
+			}
+			e[i], e[c] = e[c], e[i]
+			i = c
+		}
+	}
+	for i := len(e)/2 - 1; i >= 0; i-- {
+		down(i, len(e))
+	}
+	for n := len(e) - 1; n > 0; n-- {
+		e[0], e[n] = e[n], e[0]
+		down(0, n)
+	}
+}
+
 func (c *ingestChunk) sameKey(a, b *ingestEnt) bool {
 	return a.k0 == b.k0 && a.k1 == b.k1 && a.klen == b.klen && (a.klen <= 16 || bytes.Equal(c.key(a), c.key(b)))
 }
 
 // flushChunk handles a full buffer as the strategy says.
 func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
-	r.learnKeys(c)
 	sortChunk(c)
 	if r.strategy == ingestChunks {
 		return r.ingestChunk(c)
@@ -373,24 +472,6 @@ func (r *ingestRestorer) flushChunk(c *ingestChunk) error {
 	r.runs, r.marks = r.runs[:0], r.marks[:0]
 	r.chunks++
 	return nil
-}
-
-// learnKeys adds the keys of c's puts to the store's filter (a key put
-// and deleted later is added too: a false positive only). It runs before
-// the sort, when the entries follow the keys' order in memory (after it,
-// each key read is a cache miss), and with the rest of a buffer's
-// handling, off the goroutine that applies the records: nothing else uses
-// the filter until Finish returns (the store is not processed while it
-// restores).
-func (r *ingestRestorer) learnKeys(c *ingestChunk) {
-	if r.store == nil {
-		return
-	}
-	for i := range c.ents {
-		if e := &c.ents[i]; e.vlen >= 0 {
-			r.store.addToFilter(c.key(e))
-		}
-	}
 }
 
 // ingestChunk writes the sorted buffer c as a table and ingests it with
@@ -429,23 +510,32 @@ func (r *ingestRestorer) spillRun(c *ingestChunk) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	var hdr [2 * binary.MaxVarintLen64]byte
+	const flushAt = 1 << 20
+	w := r.spillBuf[:0]
 	var idx []runMark
 	var off int64
 	for i := range c.ents {
 		e := &c.ents[i]
 		if i%runMarkEvery == 0 {
-			idx = append(idx, runMark{key: bytes.Clone(c.key(e)), off: off})
+			idx = append(idx, runMark{key: bytes.Clone(c.key(e)), off: off + int64(len(w))})
 		}
-		n := binary.PutUvarint(hdr[:], uint64(e.klen))
-		n += binary.PutUvarint(hdr[n:], uint64(e.vlen+1))
-		w.Write(hdr[:n])
-		w.Write(c.key(e))
-		w.Write(c.value(e))
-		off += int64(n) + int64(e.klen) + int64(max(e.vlen, 0))
+		w = binary.AppendUvarint(w, uint64(e.klen))
+		w = binary.AppendUvarint(w, uint64(e.vlen+1))
+		w = append(w, c.key(e)...)
+		w = append(w, c.value(e)...)
+		if len(w) >= flushAt {
+			if _, err = f.Write(w); err != nil {
+				break
+			}
+			off += int64(len(w))
+			w = w[:0]
+		}
 	}
-	err = errors.Join(w.Flush(), f.Close())
+	if err == nil {
+		_, err = f.Write(w)
+	}
+	r.spillBuf = w[:0]
+	err = errors.Join(err, f.Close())
 	if err != nil {
 		return fmt.Errorf("state: restore %q: write sorted run: %w", r.name, err)
 	}
@@ -579,20 +669,21 @@ func (r *ingestRestorer) Finish() error {
 	}
 	r.done = true
 	defer os.RemoveAll(r.tmp)
+	// The last buffer is sorted while the previous one may still be
+	// written as a run on its goroutine.
+	c := r.cur
+	sortChunk(c)
 	if err := r.wait(); err != nil {
 		return err
 	}
 	if r.db.closed.Load() {
 		return ErrClosed
 	}
-	c := r.cur
 	r.cur, r.spare = nil, nil
 	if len(c.ents) == 0 && r.next == r.committed && r.extra == nil {
 		return nil
 	}
 	c.next, c.extra = r.next, r.extra
-	r.learnKeys(c)
-	sortChunk(c)
 	if r.strategy == ingestChunks || len(r.runs) == 0 {
 		return r.ingestChunk(c)
 	}
@@ -603,29 +694,47 @@ func (r *ingestRestorer) Finish() error {
 	return r.ingest(c.next, c.extra, paths...)
 }
 
+// maxMergeWorkers bounds the goroutines of the final merge (each reads
+// every run through a buffer of runReadBytes and writes its own table).
+const maxMergeWorkers = 4
+
 // mergeRuns merges the spilled runs and the sorted buffer into tables of
 // at most about ingestTableBytes, leaving deleted keys out.
 func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 	if c == nil || len(c.ents) < 2*runMarkEvery {
 		return r.mergeRange(c, nil, nil)
 	}
-	// Two halves of the key space, split at the middle key of the last
-	// buffer (changelog keys come in no order, so any buffer's keys are a
-	// sample of all), merged on two goroutines into tables that do not
-	// overlap.
-	mid := bytes.Clone(c.key(&c.ents[len(c.ents)/2]))
+	// Key ranges split at quantiles of the last buffer's keys (changelog
+	// keys come in no order, so any buffer's keys are a sample of all),
+	// merged by one goroutine per CPU into tables that do not overlap.
+	// There are twice as many ranges as goroutines, so that a goroutine
+	// that gets less CPU (the machine is shared) holds up the end less.
+	workers := max(2, min(runtime.GOMAXPROCS(0), maxMergeWorkers))
+	parts := 2 * workers
+	bounds := make([][]byte, parts+1) // bounds[0] and bounds[parts] nil: unbounded
+	for i := 1; i < parts; i++ {
+		bounds[i] = bytes.Clone(c.key(&c.ents[i*len(c.ents)/parts]))
+	}
 	r.split = true
+	tables := make([][]string, parts)
+	errs := make([]error, parts)
+	var nextPart atomic.Int32
 	var wg sync.WaitGroup
-	var lo []string
-	var loErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		lo, loErr = r.mergeRange(c, nil, mid)
-	}()
-	hi, hiErr := r.mergeRange(c, mid, nil)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(nextPart.Add(1)) - 1
+				if i >= parts {
+					return
+				}
+				tables[i], errs[i] = r.mergeRange(c, bounds[i], bounds[i+1])
+			}
+		}()
+	}
 	wg.Wait()
-	return append(lo, hi...), errors.Join(loErr, hiErr)
+	return slices.Concat(tables...), errors.Join(errs...)
 }
 
 // mergeRange merges the records of keys in [lo, hi) (nil: unbounded) of
@@ -653,7 +762,7 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 				}
 			}
 		}
-		s := &runSource{rank: i, rd: bufio.NewReaderSize(f, 256<<10), hi: hi}
+		s := &runSource{rank: i, rd: runReader{f: f, buf: make([]byte, runReadBytes)}, hi: hi}
 		for {
 			if err := s.next(); err != nil {
 				return nil, fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err)
@@ -678,12 +787,13 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 			h = append(h, mem)
 		}
 	}
-	heap.Init(&h)
+	h.init()
 	keepDeletes := r.chunks > 0 // an earlier ingest may hold the key
 
 	var paths []string
 	var w *sstable.Writer
 	var scratch []byte
+	var added int // keys added to w
 	closeTable := func() error {
 		if w == nil {
 			return nil
@@ -701,7 +811,7 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 			if err := s.next(); err != nil {
 				return nil, err
 			}
-			fixTop(&h)
+			h.fixTop()
 			continue
 		}
 		if !del || keepDeletes {
@@ -724,7 +834,9 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 			if err != nil {
 				return nil, errors.Join(err, closeTable())
 			}
-			if w.Raw().EstimatedSize() >= ingestTableBytes {
+			// The size estimate costs as much as a small Set: look every
+			// 256 keys.
+			if added++; added%256 == 0 && w.Raw().EstimatedSize() >= ingestTableBytes {
 				if err := closeTable(); err != nil {
 					return nil, err
 				}
@@ -733,7 +845,7 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 		if err := s.next(); err != nil {
 			return nil, errors.Join(err, closeTable())
 		}
-		fixTop(&h)
+		h.fixTop()
 	}
 	if err := closeTable(); err != nil {
 		return nil, fmt.Errorf("state: restore %q: write table: %w", r.name, err)
@@ -742,7 +854,9 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 }
 
 // sameKeyNext reports whether another source in h holds key k (the top's
-// key): the top then does not hold k's last value.
+// key): the top then does not hold k's last value. In a heap, a source
+// with the top's key has only such sources above it, so one of the top's
+// children holds it if any source does.
 func sameKeyNext(h runHeap, k []byte) bool {
 	for i := 1; i <= 2 && i < len(h); i++ {
 		if h[i].k0 == h[0].k0 && h[i].k1 == h[0].k1 && bytes.Equal(h[i].key, k) {
@@ -752,27 +866,17 @@ func sameKeyNext(h runHeap, k []byte) bool {
 	return false
 }
 
-func fixTop(h *runHeap) {
-	if !(*h)[0].ok {
-		heap.Pop(h)
-		return
-	}
-	heap.Fix(h, 0)
-}
-
 // runSource is a sorted run being merged: a spilled file or the sorted
 // buffer.
 type runSource struct {
 	rank int // later runs have higher ranks and win a key
-	rd   *bufio.Reader
+	rd   runReader
 	mem  *ingestChunk
 	i    int
 	ok   bool
-	key  []byte
+	key  []byte // valid until the next call of next
 	val  []byte
 	del  bool
-	kbuf []byte
-	vbuf []byte
 	k0   uint64 // prefix16 of key
 	k1   uint64
 	hi   []byte // the source ends before this key (nil: at its end)
@@ -800,40 +904,93 @@ func (s *runSource) read() error {
 		s.k0, s.k1 = e.k0, e.k1
 		return nil
 	}
-	kl, err := binary.ReadUvarint(s.rd)
-	if err == io.EOF {
-		s.ok = false
+	var err error
+	s.key, s.val, s.del, s.ok, err = s.rd.record()
+	if s.ok {
+		s.k0, s.k1 = prefix16(s.key)
+	}
+	return err
+}
+
+// runReadBytes is the read buffer of a sorted run being merged: a merge
+// goroutine reads every run through one (at most maxIngestRuns × 64 KiB =
+// 4 MiB per goroutine).
+const runReadBytes = 64 << 10
+
+// runReader reads the records of a sorted run file (see spillRun) from a
+// buffer, without copying them.
+type runReader struct {
+	f        *os.File
+	buf      []byte
+	pos, end int
+	eof      bool
+}
+
+// record returns the next record; its key and value are valid until the
+// next call. ok is false at the end of the file.
+func (r *runReader) record() (key, val []byte, del, ok bool, err error) {
+	// A record's header is at most 2 × MaxVarintLen64 bytes.
+	if err := r.fill(2 * binary.MaxVarintLen64); err != nil {
+		return nil, nil, false, false, err
+	}
+	if r.pos == r.end {
+		return nil, nil, false, false, nil
+	}
+	kl, n := binary.Uvarint(r.buf[r.pos:r.end])
+	if n <= 0 {
+		return nil, nil, false, false, io.ErrUnexpectedEOF
+	}
+	vl, m := binary.Uvarint(r.buf[r.pos+n : r.end])
+	if m <= 0 {
+		return nil, nil, false, false, io.ErrUnexpectedEOF
+	}
+	size := n + m + int(kl) + int(max(vl, 1)-1)
+	if err := r.fill(size); err != nil {
+		return nil, nil, false, false, err
+	}
+	if r.end-r.pos < size {
+		return nil, nil, false, false, io.ErrUnexpectedEOF
+	}
+	k := r.pos + n + m
+	v := k + int(kl)
+	r.pos += size
+	if vl == 0 {
+		return r.buf[k:v], nil, true, true, nil
+	}
+	return r.buf[k:v], r.buf[v:r.pos], false, true, nil
+}
+
+// fill makes at least n bytes readable after pos, unless the file ends
+// first, moving what is left to the front and growing the buffer for a
+// record larger than it.
+func (r *runReader) fill(n int) error {
+	if r.end-r.pos >= n || r.eof {
 		return nil
 	}
-	if err != nil {
-		return err
+	if n > len(r.buf) {
+		b := make([]byte, n)
+		r.end = copy(b, r.buf[r.pos:r.end])
+		r.buf = b
+	} else {
+		r.end = copy(r.buf, r.buf[r.pos:r.end])
 	}
-	vl, err := binary.ReadUvarint(s.rd)
-	if err != nil {
-		return err
-	}
-	s.kbuf = slices.Grow(s.kbuf[:0], int(kl))[:kl]
-	if _, err := io.ReadFull(s.rd, s.kbuf); err != nil {
-		return err
-	}
-	s.del = vl == 0
-	s.vbuf = s.vbuf[:0]
-	if vl > 0 {
-		s.vbuf = slices.Grow(s.vbuf, int(vl-1))[:vl-1]
-		if _, err := io.ReadFull(s.rd, s.vbuf); err != nil {
+	r.pos = 0
+	for r.end < n && !r.eof {
+		m, err := r.f.Read(r.buf[r.end:])
+		r.end += m
+		if err == io.EOF {
+			r.eof = true
+		} else if err != nil {
 			return err
 		}
 	}
-	s.key, s.val, s.ok = s.kbuf, s.vbuf, true
-	s.k0, s.k1 = prefix16(s.key)
 	return nil
 }
 
 // runHeap orders sources by key, then by rank (the earliest run first).
 type runHeap []*runSource
 
-func (h runHeap) Len() int { return len(h) }
-func (h runHeap) Less(i, j int) bool {
+func (h runHeap) less(i, j int) bool {
 	a, b := h[i], h[j]
 	if a.k0 != b.k0 {
 		return a.k0 < b.k0
@@ -848,11 +1005,40 @@ func (h runHeap) Less(i, j int) bool {
 	}
 	return a.rank < b.rank
 }
-func (h runHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *runHeap) Push(x any)   { *h = append(*h, x.(*runSource)) }
-func (h *runHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h runHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h runHeap) down(i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && h.less(c+1, c) {
+			c++
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// fixTop restores the heap after the top source moved on, dropping it if
+// it has ended.
+func (h *runHeap) fixTop() {
+	if !(*h)[0].ok {
+		n := len(*h) - 1
+		(*h)[0] = (*h)[n]
+		(*h)[n] = nil
+		*h = (*h)[:n]
+	}
+	if len(*h) > 0 {
+		h.down(0)
+	}
 }

@@ -117,8 +117,11 @@ type Options struct {
 	// early. Default DefaultRestoreBatchBytes.
 	RestoreBatchBytes int
 	// RestoreIngestBytes is the memory in which a FullRestorer sorts
-	// changelog records before writing them to a sorted table (at most 1
-	// GiB). Default DefaultRestoreIngestBytes.
+	// changelog records before writing them to a sorted run (at most 1
+	// GiB). Default DefaultRestoreIngestBytes. Besides it, a FullRestorer
+	// writes runs through a 1 MiB buffer and, while it merges them into
+	// tables, reads each run through 64 KiB on each of at most 4
+	// goroutines (with at most 64 runs, 16 MiB).
 	RestoreIngestBytes int
 }
 

@@ -57,7 +57,8 @@
 //	                               rate against the first's
 //	BenchmarkRestore               restore of a 1M-record changelog, against
 //	                               its Kafka fetch alone and its Pebble
-//	                               writes alone
+//	                               writes alone (batches, and ingested
+//	                               sorted tables as the restore does)
 //	BenchmarkMemory1MKeys          peak RSS and Go heap of a count over 100k
 //	                               and 1M distinct keys, the broker in a
 //	                               child process
@@ -166,9 +167,13 @@
 //
 // BenchmarkRestore reports restore-rec/s (from Run until OnRestore reports
 // the store done), restore-only-rec/s (from the first changelog batch
-// fetched), and fetch-rec/s and pebble-rec/s, the two halves of a restore
-// measured alone in the same iteration. Pebble's side depends on the disk
-// (it syncs each table it flushes): TMPDIR=/dev/shm shows it without one.
+// fetched), and fetch-rec/s, pebble-rec/s (batches) and ingest-rec/s
+// (sorted tables ingested, what a restore into an empty store does), the
+// halves of a restore measured alone on the same records in the same
+// iteration, and the ratios ratio-batch-half and ratio-own-half of the
+// restore to the slower of fetch and Pebble batches, and of fetch and
+// ingest. Pebble's side depends on the disk (it syncs each table it
+// flushes or ingests): TMPDIR=/dev/shm shows it without one.
 //
 // BenchmarkMemory1MKeys reports rss-MiB-<K> and heap-MiB-<K>, the peak RSS
 // and Go heap in use of this process during a count over K distinct keys,

@@ -31,7 +31,8 @@ var flagRestoreRecords = flag.Int("restore-records", 1_000_000, "changelog recor
 // 8-byte values (the record's index, big-endian: a valid count). The
 // app's input topic has 1 partition and no records.
 //
-// Each iteration then measures, one after the other:
+// Each iteration then measures, one after the other, in the same process
+// and on the same records:
 //
 //   - brook: an App running countTopology with the default Config (but for
 //     a fresh StateDir, so the store restores from offset 0), timed from
@@ -40,20 +41,28 @@ var flagRestoreRecords = flag.Int("restore-records", 1_000_000, "changelog recor
 //     through App.Store. restore-rec/s counts from Run (start-up, topic
 //     set-up, group join included); restore-only-rec/s from the first
 //     changelog batch fetched (a franz-go hook) until Done.
-//   - fetch: a franz-go client with the options of brook's restore client
-//     (internal/runtime/state.go restoreStore: read_committed,
-//     KeepControlRecords, FetchMaxBytes 64 MiB, FetchMaxPartitionBytes
-//     16 MiB) reading the changelog from offset 0 to its end and doing
-//     nothing with the records: the Kafka side alone.
-//   - pebble: state.Open (a 64 MiB shared cache, brook's default
-//     memtables) and a Restorer applying the same records from memory in
-//     Pebble batches, then Finish: the Pebble side alone
-//     (state.BenchmarkRestore/batch measures the same).
-//   - ingest: the same with state.FullRestorer, which sorts the records
-//     and ingests them as sorted tables, as brook's restore of an empty
-//     store does (state.BenchmarkRestore/ingest-merge-16MiB).
+//   - fetch: the restore's first half alone: a franz-go client with the
+//     options of brook's restore client (internal/runtime/state.go
+//     restoreStore: read_committed, KeepControlRecords, FetchMaxBytes
+//     16 MiB, FetchMaxPartitionBytes 4 MiB) reading the changelog from
+//     offset 0 to its end and visiting each record, timed, as brook's,
+//     from the first batch fetched.
+//   - pebble: the second half alone, as restores wrote before decision
+//     55: state.Open (a 64 MiB shared cache, brook's default memtables),
+//     the store opened as the App opens it (with its key filter, which a
+//     restore fills) and a Restorer applying the same records as brook's
+//     restore from memory in Pebble batches (the values as brook's
+//     timestamped count store holds them: the record's timestamp, then
+//     the 8-byte count), then Finish. Pebble's flushes and compactions
+//     still running when Finish returns are not counted.
+//   - ingest: the second half alone as brook's restore into an empty
+//     store does it: the same with state.FullRestorer, which sorts the
+//     records and ingests them as sorted tables.
 //
-// The target is restore-rec/s >= 1M records/s.
+// The ratios restore-only / the slower of fetch and pebble
+// (ratio-batch-half) and restore-only / the slower of fetch and ingest
+// (ratio-own-half, the halves brook's restore is made of) are reported
+// too. The target is restore-rec/s >= 1M records/s.
 func BenchmarkRestore(b *testing.B) {
 	const app, store = "restore", "counts"
 	changelog := app + "-" + store + "-changelog"
@@ -63,6 +72,7 @@ func BenchmarkRestore(b *testing.B) {
 	e := newEnv(b, 0, 1) // the app's input: 1 partition, as the changelog, and empty
 	e.createTopic("restore-out")
 
+	var err error
 	keys := make([][]byte, n)
 	for i, p := range rand.New(rand.NewPCG(2, 2)).Perm(n) {
 		keys[i] = fmt.Appendf(nil, "k%09d", p)
@@ -70,7 +80,7 @@ func BenchmarkRestore(b *testing.B) {
 	value := func(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
 	ctx, cancel := e.ctx(10 * time.Second)
 	compact := "compact"
-	err := embedded.CreateTopic(ctx, e.addrs, changelog, 1, map[string]*string{"cleanup.policy": &compact})
+	err = embedded.CreateTopic(ctx, e.addrs, changelog, 1, map[string]*string{"cleanup.policy": &compact})
 	cancel()
 	if err != nil {
 		b.Fatal(err)
@@ -81,8 +91,16 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	b.Logf("filled %q with %d records in %v", changelog, n, time.Since(start).Round(time.Millisecond))
 
+	// The values brook's restore applies to the timestamped count store:
+	// the record's timestamp, then the count.
+	ts, err := changelogTimestamp(e.addrs, changelog)
+	if err != nil {
+		b.Fatal(err)
+	}
+
 	iterBase, _ := goroutines()
 	var sumRun, sumOnly, sumFetch, sumPebble, sumIngest time.Duration
+	var prevFetch, prevPebble, prevIngest time.Duration
 	iter := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -111,7 +129,7 @@ func BenchmarkRestore(b *testing.B) {
 
 		runtime.GC()
 		cpu0 = cpuTime()
-		pprof.Do(context.Background(), pprof.Labels("pipeline", "pebble"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, false) })
+		pprof.Do(context.Background(), pprof.Labels("pipeline", "pebble"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, ts, false) })
 		if err != nil {
 			b.Fatalf("iteration %d: pebble: %v", iter, err)
 		}
@@ -120,12 +138,15 @@ func BenchmarkRestore(b *testing.B) {
 
 		runtime.GC()
 		cpu0 = cpuTime()
-		pprof.Do(context.Background(), pprof.Labels("pipeline", "ingest"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, true) })
+		pprof.Do(context.Background(), pprof.Labels("pipeline", "ingest"), func(context.Context) { d, err = pebbleOnly(b.TempDir(), store, keys, ts, true) })
 		if err != nil {
 			b.Fatalf("iteration %d: ingest: %v", iter, err)
 		}
 		sumIngest += d
 		b.Logf("iteration %d: ingest %d records in %v (%.0f rec/s); CPU %v", iter, n, d.Round(time.Millisecond), float64(n)/d.Seconds(), (cpuTime() - cpu0).Round(time.Millisecond))
+		b.Logf("iteration %d: restore / slower half: %.2f with Pebble batches, %.2f with the ingesting half",
+			iter, halfRatio(r.fromFetch, sumFetch-prevFetch, sumPebble-prevPebble), halfRatio(r.fromFetch, sumFetch-prevFetch, sumIngest-prevIngest))
+		prevFetch, prevPebble, prevIngest = sumFetch, sumPebble, sumIngest
 
 		checkGoroutines(b, iterBase)
 		iter++
@@ -137,6 +158,39 @@ func BenchmarkRestore(b *testing.B) {
 	b.ReportMetric(total/sumFetch.Seconds(), "fetch-rec/s")
 	b.ReportMetric(total/sumPebble.Seconds(), "pebble-rec/s")
 	b.ReportMetric(total/sumIngest.Seconds(), "ingest-rec/s")
+	b.ReportMetric(halfRatio(sumOnly, sumFetch, sumPebble), "ratio-batch-half")
+	b.ReportMetric(halfRatio(sumOnly, sumFetch, sumIngest), "ratio-own-half")
+}
+
+// halfRatio is the rate of a restore that took restore against the rate of
+// the slower of two halves that took a and b (rates of the same records).
+func halfRatio(restore, a, b time.Duration) float64 {
+	return max(a, b).Seconds() / restore.Seconds()
+}
+
+// changelogTimestamp returns the timestamp of the first record of topic's
+// partition 0.
+func changelogTimestamp(addrs []string, topic string) (time.Time, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(addrs...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(0)}}),
+		kgo.FetchMaxBytes(1<<20),
+	)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollRecords(ctx, 1)
+		if err := ctx.Err(); err != nil {
+			return time.Time{}, err
+		}
+		if rs := fs.Records(); len(rs) > 0 {
+			return rs[0].Timestamp, nil
+		}
+	}
 }
 
 type restoreResult struct {
@@ -256,16 +310,17 @@ func checkRestored(ctx context.Context, a *stream.App, store string, keys [][]by
 
 // fetchOnly reads topic's partition 0 from offset 0 to offset n with the
 // client options of brook's restore client, and returns the time from the
-// client's creation.
+// first batch read (as brook's restore-only time) until the last record.
 func fetchOnly(addrs []string, topic string, n int) (time.Duration, error) {
-	start := time.Now()
+	ff := &firstFetch{topic: topic}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addrs...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(0)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
+		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(4<<20),
+		kgo.WithHooks(ff),
 	)
 	if err != nil {
 		return 0, err
@@ -274,20 +329,26 @@ func fetchOnly(addrs []string, topic string, n int) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+time.Duration(n)*10*time.Microsecond)
 	defer cancel()
 	var next int64
+	var keyBytes int
 	for next < int64(n) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("read %d of %d records: %w", next, n, ctx.Err())
 		}
-		fs.EachRecord(func(r *kgo.Record) { next = r.Offset + 1 })
+		fs.EachRecord(func(r *kgo.Record) { next = r.Offset + 1; keyBytes += len(r.Key) })
 	}
-	return time.Since(start), nil
+	end := time.Now()
+	if keyBytes == 0 {
+		return 0, errors.New("no record keys fetched")
+	}
+	return end.Sub(*ff.at.Load()), nil
 }
 
-// pebbleOnly restores the records (keys[i], i as 8 bytes big-endian) into
-// a fresh DB in dir with a Restorer, and returns the time of the Apply
-// calls and Finish.
-func pebbleOnly(dir, store string, keys [][]byte, full bool) (time.Duration, error) {
+// pebbleOnly restores the records (keys[i], ts and i as brook's
+// timestamped count store holds them) into store of a fresh DB in dir,
+// opened as the App opens it, with a Restorer (full: a FullRestorer), and
+// returns the time of the Apply calls and Finish.
+func pebbleOnly(dir, store string, keys [][]byte, ts time.Time, full bool) (time.Duration, error) {
 	cache := state.NewCache(64 << 20)
 	defer cache.Unref()
 	db, err := state.Open(filepath.Join(dir, "db"), state.Options{Cache: cache, Logger: slog.New(slog.DiscardHandler)})
@@ -295,6 +356,11 @@ func pebbleOnly(dir, store string, keys [][]byte, full bool) (time.Duration, err
 		return 0, err
 	}
 	defer db.Close()
+	// The App's default StoreCacheBytes: the store's key filter is a
+	// quarter of it, and a restore fills it.
+	if _, err := db.Store(store, 4<<20); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	restorer := db.Restorer
 	if full {
@@ -305,9 +371,11 @@ func pebbleOnly(dir, store string, keys [][]byte, full bool) (time.Duration, err
 		return 0, err
 	}
 	var v [8]byte
+	var tv []byte
 	for i, k := range keys {
 		binary.BigEndian.PutUint64(v[:], uint64(i))
-		if err := r.Apply(k, v[:], int64(i)); err != nil {
+		tv = state.AppendTimestamped(tv[:0], ts.UnixMilli(), v[:])
+		if err := r.Apply(k, tv, int64(i)); err != nil {
 			return 0, err
 		}
 	}
