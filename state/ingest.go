@@ -719,17 +719,20 @@ func (r *ingestRestorer) mergeRuns(c *ingestChunk) ([]string, error) {
 	tables := make([][]string, parts)
 	errs := make([]error, parts)
 	var nextPart atomic.Int32
+	var failed atomic.Bool // a range failed: the others stop taking ranges
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for !failed.Load() {
 				i := int(nextPart.Add(1)) - 1
 				if i >= parts {
 					return
 				}
-				tables[i], errs[i] = r.mergeRange(c, bounds[i], bounds[i+1])
+				if tables[i], errs[i] = r.mergeRange(c, bounds[i], bounds[i+1]); errs[i] != nil {
+					failed.Store(true)
+				}
 			}
 		}()
 	}
@@ -809,7 +812,7 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 		k, v, del := s.key, s.val, s.del
 		if len(h) > 1 && sameKeyNext(h, k) {
 			if err := s.next(); err != nil {
-				return nil, err
+				return nil, errors.Join(fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err), closeTable())
 			}
 			h.fixTop()
 			continue
@@ -843,7 +846,7 @@ func (r *ingestRestorer) mergeRange(c *ingestChunk, lo, hi []byte) ([]string, er
 			}
 		}
 		if err := s.next(); err != nil {
-			return nil, errors.Join(err, closeTable())
+			return nil, errors.Join(fmt.Errorf("state: restore %q: read sorted run: %w", r.name, err), closeTable())
 		}
 		h.fixTop()
 	}
