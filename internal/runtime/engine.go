@@ -130,14 +130,14 @@ type Engine struct {
 	ran     atomic.Bool
 	// clSlab is what is left of flushStores' slab of changelog records;
 	// used under mu by the commit only.
-	clSlab     []kgo.Record
-	commitNow  atomic.Bool // a store's cache is over budget
+	clSlab    []kgo.Record
+	commitNow atomic.Bool // a store's cache is over budget
 	// abortDue is set by a revoke that left the open transaction to the
 	// loop's End, which aborts it (cooperative.go), and cleared by that
 	// End; holdCommit does not hold it.
 	abortDue atomic.Bool
 	// joins follows the member's own joins (joinwatch.go).
-	joins joinWatch
+	joins      joinWatch
 	incomplete atomic.Bool // polled records were not processed
 
 	// pctx is the context of every Produce: cancelled (with errStalled)
