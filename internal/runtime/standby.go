@@ -197,14 +197,22 @@ func (e *Engine) noteHeldLocked() {
 	e.held.Store(&h)
 }
 
-// stopStandby stops a standby and closes its database. e.mu must be held.
+// stopStandby stops a standby and closes its database, on a goroutine
+// unless the engine is closing (dbclose.go). e.mu must be held.
 func (e *Engine) stopStandby(sb *standby) {
 	sb.cancel()
 	<-sb.done
-	if err := sb.db.Close(); err != nil {
-		e.log.Warn("closing standby state", "task", sb.id, "err", err)
+	if !e.closing {
+		// A close flushes the memtables, long for a large store: not
+		// under the engine lock, which the loop holds here (dbclose.go).
+		// The task opening the same database next waits for it.
+		e.closeDBLater(sb.id, sb.db)
+	} else {
+		if err := sb.db.Close(); err != nil {
+			e.log.Warn("closing standby state", "task", sb.id, "err", err)
+		}
+		e.markUnused(sb.id) // janitor.go
 	}
-	e.markUnused(sb.id) // janitor.go
 	delete(e.standbys, sb.id)
 	e.noteHeldLocked()
 	e.log.Info("standby stopped", "task", sb.id)
