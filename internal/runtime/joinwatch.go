@@ -35,11 +35,14 @@ import (
 //
 // What bounds the hold: a JoinGroup answer with an error (the member must
 // join again, kgo backs off first) is followed by no SyncGroup request, so
-// the hold ends joinAnswerGrace after the answer; and never more than half
-// of the commit deadline after the last commit (holdCommit), so that a
-// join that waits for a member that is gone (until its session times out)
-// cannot keep the transaction open until it times out. An abort that a
-// revoke asked for is never held: it sends no offsets.
+// the hold ends joinAnswerGrace after the answer; and no commit is held
+// past holdMax after the last commit (holdCommit). A join that lasts
+// longer (one that waits for a member that is gone, until its session
+// times out) gains nothing from the hold: the End that follows waits in
+// kgo for the join as it did before, and the transaction, which every
+// read_committed reader of its partitions waits for, is not kept open
+// longer than that. An abort that a revoke asked for is never held: it
+// sends no offsets.
 
 // joinAnswerGrace is how long after the JoinGroup answer the hold waits
 // for the SyncGroup request, which normally follows at once (the leader
@@ -112,6 +115,14 @@ func (j *joinWatch) joining(now time.Time) bool {
 	return a == 0 || now.Sub(time.Unix(0, a)) < joinAnswerGrace
 }
 
+// holdMax is the longest a commit is held after the last commit, for a
+// commit interval of interval and a commit deadline of deadline: at least
+// a second (a rebalance of members on one host takes a few hundred
+// milliseconds), five intervals, and at most half the deadline.
+func holdMax(interval, deadline time.Duration) time.Duration {
+	return min(max(time.Second, 5*interval), deadline/2)
+}
+
 // holdCommit reports whether the loop holds a commit that is due, because
 // the member is joining the group (see above). last is the end of the last
 // commit. Exactly-once only; an abort that a revoke asked for is not held.
@@ -120,5 +131,5 @@ func (e *Engine) holdCommit(last time.Time) bool {
 		return false
 	}
 	now := time.Now()
-	return e.joins.joining(now) && now.Sub(last) < e.commitTimeout()/2
+	return e.joins.joining(now) && now.Sub(last) < holdMax(e.o.CommitInterval, e.commitTimeout())
 }

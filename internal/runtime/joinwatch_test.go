@@ -65,13 +65,25 @@ func TestJoinWatch(t *testing.T) {
 	}
 }
 
+func TestHoldMax(t *testing.T) {
+	for _, tt := range []struct{ interval, deadline, want time.Duration }{
+		{100 * time.Millisecond, 10 * time.Second, time.Second},
+		{time.Second, 10 * time.Second, 5 * time.Second},
+		{5 * time.Second, 10 * time.Second, 5 * time.Second},
+		{100 * time.Millisecond, time.Second, 500 * time.Millisecond},
+	} {
+		assert.Equal(t, tt.want, holdMax(tt.interval, tt.deadline), "interval %v, deadline %v", tt.interval, tt.deadline)
+	}
+}
+
 func TestHoldCommit(t *testing.T) {
-	e := &Engine{o: Options{TransactionTimeout: 10 * time.Second}}
+	e := &Engine{o: Options{TransactionTimeout: 10 * time.Second, CommitInterval: 100 * time.Millisecond}}
 	e.joins.expect()
 	assert.False(t, e.holdCommit(time.Now()), "at-least-once commits are not held")
 	e.sess = &kgo.GroupTransactSession{}
 	assert.True(t, e.holdCommit(time.Now()), "a commit due while the member joins is held")
-	assert.False(t, e.holdCommit(time.Now().Add(-6*time.Second)), "held at most half the commit deadline after the last commit")
+	assert.True(t, e.holdCommit(time.Now().Add(-900*time.Millisecond)), "held up to a second after the last commit")
+	assert.False(t, e.holdCommit(time.Now().Add(-1100*time.Millisecond)), "not past a second after the last commit")
 	e.abortDue.Store(true)
 	assert.False(t, e.holdCommit(time.Now()), "an abort a revoke asked for is not held")
 }
