@@ -22,11 +22,11 @@ import (
 //
 // So under exactly-once the loop does not begin a commit from the end of
 // a revoke or loss callback (the member joins next) or the member's
-// JoinGroup request, whichever comes first, until its SyncGroup request. The JoinGroup
-// answer carries the new generation, which kgo stores before it sends the
-// SyncGroup request; an End that begins after that sends the new
-// generation, and kgo holds it until the sync is done, when the member is
-// in the group at that generation. The loop goes on processing meanwhile
+// JoinGroup request, whichever comes first, until its SyncGroup request.
+// The JoinGroup answer carries the new generation, which kgo stores before
+// it sends the SyncGroup request; an End that begins after that sends the
+// new generation, and kgo holds it until the sync is done, when the member
+// is in the group at that generation. The loop goes on processing meanwhile
 // (the transaction stays open, as it would while End waited inside kgo).
 // The client's own request hooks say when the requests are written: they
 // are the only signal kgo gives that is exact (a rebalance callback runs
