@@ -60,6 +60,8 @@ func (e *Engine) revokeCooperativeLocked(parts map[string][]int32) {
 		// The session stays marked revoked until an End: the next
 		// transaction would abort for nothing. End an empty one.
 		e.sessRevoked.Store(true)
+	} else {
+		e.abortDue.Store(true) // not held by holdCommit (joinwatch.go)
 	}
 	e.commitNow.Store(true) // the session aborts the open one; end it now
 }

@@ -130,8 +130,14 @@ type Engine struct {
 	ran     atomic.Bool
 	// clSlab is what is left of flushStores' slab of changelog records;
 	// used under mu by the commit only.
-	clSlab     []kgo.Record
-	commitNow  atomic.Bool // a store's cache is over budget
+	clSlab    []kgo.Record
+	commitNow atomic.Bool // a store's cache is over budget
+	// abortDue is set by a revoke that left the open transaction to the
+	// loop's End, which aborts it (cooperative.go), and cleared by that
+	// End; holdCommit does not hold it.
+	abortDue atomic.Bool
+	// joins follows the member's own joins (joinwatch.go).
+	joins      joinWatch
 	incomplete atomic.Bool // polled records were not processed
 
 	// pctx is the context of every Produce: cancelled (with errStalled)
@@ -283,6 +289,7 @@ func (e *Engine) run(ctx context.Context) error {
 	}
 	// The watch goes on through the final commit, until Run returns.
 	h := e.h
+	e.joins.wake = e.wakeLoop
 	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
 	defer wstop()
 	go e.watch(wctx, h)
@@ -302,7 +309,7 @@ func (e *Engine) run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
-		kgo.WithHooks(h),
+		kgo.WithHooks(h, &e.joins),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
@@ -420,6 +427,11 @@ func (e *Engine) loop(ctx context.Context) {
 	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
 		wait := e.o.CommitInterval - time.Since(last)
+		if e.holdCommit(last) {
+			// Woken when the member's SyncGroup request is written;
+			// joinAnswerGrace is checked at each poll.
+			wait = min(e.o.CommitInterval, joinAnswerGrace/5)
+		}
 		if wait < time.Millisecond {
 			wait = time.Millisecond
 		}
@@ -507,7 +519,8 @@ func (e *Engine) loop(ctx context.Context) {
 		// transaction before it rejoins and its tasks move. (A member whose
 		// session was lost while it commits waits for the commit to time
 		// out, then aborts: its lost-partitions callback cannot run first.)
-		if time.Since(last) >= e.o.CommitInterval || e.commitNow.Swap(false) {
+		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load()) && !e.holdCommit(last) {
+			e.commitNow.Store(false)
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()
@@ -842,6 +855,9 @@ func (e *Engine) closeTask(t *task, abort bool) {
 }
 
 func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if e.sess != nil {
+		defer e.joins.expect() // joinwatch.go
+	}
 	if revokeIsEmpty(revoked) {
 		return // cooperative: the end of a session that kept everything
 	}
@@ -862,6 +878,9 @@ func (e *Engine) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 }
 
 func (e *Engine) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if e.sess != nil {
+		defer e.joins.expect() // joinwatch.go
+	}
 	if revokeIsEmpty(lost) {
 		return
 	}

@@ -100,6 +100,7 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	e.txnMu.Unlock()
 	e.mu.Lock()
 	e.inTxn = false
+	e.abortDue.Store(false)
 	defer e.applyDropsLocked()
 	if !open {
 		return nil

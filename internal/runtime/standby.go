@@ -198,13 +198,22 @@ func (e *Engine) noteHeldLocked() {
 	e.held.Store(&h)
 }
 
-// stopStandby stops a standby and closes its database. e.mu must be held.
+// stopStandby stops a standby and closes its database, on a goroutine
+// unless the engine is closing or the state is in memory (dbclose.go).
+// e.mu must be held.
 func (e *Engine) stopStandby(sb *standby) {
 	e.endStandby(sb)
-	if err := sb.db.Close(); err != nil {
-		e.log.Warn("closing standby state", "task", sb.id, "err", err)
+	if !e.closing && !e.o.InMemory {
+		// A close flushes the memtables, long for a large store: not
+		// under the engine lock, which the loop holds here (dbclose.go).
+		// The task opening the same database next waits for it.
+		e.closeDBLater(sb.id, sb.db)
+	} else {
+		if err := sb.db.Close(); err != nil {
+			e.log.Warn("closing standby state", "task", sb.id, "err", err)
+		}
+		e.markUnused(sb.id) // janitor.go
 	}
-	e.markUnused(sb.id) // janitor.go
 	e.log.Info("standby stopped", "task", sb.id)
 }
 

@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A commit during the member's own join.
+//
+// kgo's GroupTransactSession.End reads the group generation for the
+// transaction's offsets (prepareTxnOffsetCommit), and only then waits for
+// a join and sync in progress to end (waitJoinSyncMu) before it sends
+// them. An End that begins after the member sent its JoinGroup therefore
+// sends the generation the join just ended: the coordinator answers
+// ILLEGAL_GENERATION (Apache Kafka's ClassicGroup.validateOffsetCommit and
+// kfake both accept a transactional offset commit whose generation is the
+// group's current one, in any group state, and refuse any other) and the
+// session aborts a transaction that had nothing wrong with it.
+//
+// So under exactly-once the loop does not begin a commit from the end of
+// a revoke or loss callback (the member joins next) or the member's
+// JoinGroup request, whichever comes first, until its SyncGroup request.
+// The JoinGroup answer carries the new generation, which kgo stores before
+// it sends the SyncGroup request; an End that begins after that sends the
+// new generation, and kgo holds it until the sync is done, when the member
+// is in the group at that generation. The loop goes on processing meanwhile
+// (the transaction stays open, as it would while End waited inside kgo).
+// The client's own request hooks say when the requests are written: they
+// are the only signal kgo gives that is exact (a rebalance callback runs
+// before the join, but a join can also begin with no callback, when kgo
+// rejoins after a revoke).
+//
+// What bounds the hold: a JoinGroup answer with an error (the member must
+// join again, kgo backs off first) is followed by no SyncGroup request, so
+// the hold ends joinAnswerGrace after the answer; and no commit is held
+// past holdMax after the last commit (holdCommit). A join that lasts
+// longer (one that waits for a member that is gone, until its session
+// times out) gains nothing from the hold: the End that follows waits in
+// kgo for the join as it did before, and the transaction, which every
+// read_committed reader of its partitions waits for, is not kept open
+// longer than that. An abort that a revoke asked for is never held: it
+// sends no offsets.
+
+// joinAnswerGrace is how long after the JoinGroup answer the hold waits
+// for the SyncGroup request, which normally follows at once (the leader
+// first computes the assignment).
+const joinAnswerGrace = 500 * time.Millisecond
+
+// joinWatch follows this member's JoinGroup and SyncGroup requests through
+// the client's hooks (kgo.HookBrokerWrite, kgo.HookBrokerRead).
+type joinWatch struct {
+	// sent is the time (UnixNano) the last JoinGroup request was written,
+	// zero once its SyncGroup request was written or it failed.
+	sent atomic.Int64
+	// answered is the time its answer was read, zero before.
+	answered atomic.Int64
+	// wake is called when the hold ends (the loop's wakeLoop).
+	wake func()
+}
+
+// OnBrokerWrite implements kgo.HookBrokerWrite.
+func (j *joinWatch) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	switch key {
+	case int16(kmsg.JoinGroup):
+		if err == nil {
+			j.answered.Store(0)
+			j.sent.Store(time.Now().UnixNano())
+		}
+	case int16(kmsg.SyncGroup):
+		// Written after kgo stored the generation of the JoinGroup answer.
+		if j.sent.Swap(0) != 0 && j.wake != nil {
+			j.wake()
+		}
+	}
+}
+
+// OnBrokerRead implements kgo.HookBrokerRead. kgo reads an answer only
+// after the request's write hook ran.
+func (j *joinWatch) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key != int16(kmsg.JoinGroup) {
+		return
+	}
+	if err != nil {
+		// No answer: kgo joins again later, with a new request.
+		if j.sent.Swap(0) != 0 && j.wake != nil {
+			j.wake()
+		}
+		return
+	}
+	j.answered.Store(time.Now().UnixNano())
+}
+
+// expect notes that the member joins next: kgo calls the revoke (or loss)
+// callback at the end of a group session and then joins, and after a
+// revoke of partitions it joins again at once. kgo blocks commits from
+// before it writes the JoinGroup request, so the hold starts here; the
+// JoinGroup write restarts it and the SyncGroup write ends it.
+func (j *joinWatch) expect() {
+	if j.sent.Load() == 0 {
+		j.answered.Store(0)
+		j.sent.CompareAndSwap(0, time.Now().UnixNano())
+	}
+}
+
+// joining reports whether the member's JoinGroup request was written and
+// its SyncGroup request not yet, at now.
+func (j *joinWatch) joining(now time.Time) bool {
+	if j.sent.Load() == 0 {
+		return false
+	}
+	a := j.answered.Load()
+	return a == 0 || now.Sub(time.Unix(0, a)) < joinAnswerGrace
+}
+
+// holdMax is the longest a commit is held after the last commit, for a
+// commit interval of interval and a commit deadline of deadline: at least
+// a second (a rebalance of members on one host takes a few hundred
+// milliseconds), five intervals, and at most half the deadline.
+func holdMax(interval, deadline time.Duration) time.Duration {
+	return min(max(time.Second, 5*interval), deadline/2)
+}
+
+// holdCommit reports whether the loop holds a commit that is due, because
+// the member is joining the group (see above). last is the end of the last
+// commit. Exactly-once only; an abort that a revoke asked for is not held.
+func (e *Engine) holdCommit(last time.Time) bool {
+	if e.sess == nil || e.abortDue.Load() {
+		return false
+	}
+	now := time.Now()
+	return e.joins.joining(now) && now.Sub(last) < holdMax(e.o.CommitInterval, e.commitTimeout())
+}
