@@ -264,15 +264,17 @@ func open(dir, abs string, opts Options) (*DB, error) {
 	// Bloom filters on every level: an aggregation looks up every new key,
 	// and most lookups of new keys then skip the tables.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	// Compact L0 when it holds 8 sublevels rather than Pebble's 4: each
-	// L0 compaction rewrites the overlapping part of the base level, and
-	// with keys spread uniformly (an aggregation over many distinct keys)
+	// Compact L0 when it holds 8 sublevels rather than Pebble's 2 (Pebble
+	// compacts L0 once 2 x sublevels / L0CompactionThreshold reaches 1,
+	// so 16 means 8 sublevels; decision 61): each L0 compaction rewrites
+	// the overlapping part of the base level, and with keys spread
+	// uniformly (an aggregation over many distinct keys)
 	// that is all of it, so fewer, larger compactions write less. Reads
 	// probe more L0 tables meanwhile, which the bloom filters keep cheap
 	// for absent keys (and CachedStore's key filter avoids for new ones).
 	// Writes stop at 32 sublevels instead of 12 so that a burst does not
 	// stall the task while its compaction catches up.
-	po.L0CompactionThreshold = 8
+	po.L0CompactionThreshold = 16
 	po.L0StopWritesThreshold = 32
 	if opts.Cache != nil {
 		po.Cache = opts.Cache.c
