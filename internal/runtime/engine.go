@@ -426,6 +426,19 @@ func (e *Engine) loop(ctx context.Context) {
 	lastTick := last
 	var lastGroupWarn time.Time
 	for !e.failed.Load() && ctx.Err() == nil {
+		if e.sessRevoked.Load() {
+			// A revoke found no transaction open: the session stays
+			// marked revoked until an End, and would abort the next
+			// transaction for nothing. Nothing was polled since the last
+			// End, so end it now, before the poll (cooperative.go).
+			e.mu.Lock()
+			err := e.endEmptyLocked(e.sctx)
+			e.mu.Unlock()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e.fail(err)
+				break
+			}
+		}
 		wait := e.o.CommitInterval - time.Since(last)
 		if e.holdCommit(last) {
 			// Woken when the member's SyncGroup request is written;

@@ -125,9 +125,11 @@ func holdMax(interval, deadline time.Duration) time.Duration {
 
 // holdCommit reports whether the loop holds a commit that is due, because
 // the member is joining the group (see above). last is the end of the last
-// commit. Exactly-once only; an abort that a revoke asked for is not held.
+// commit. Exactly-once only; an abort that a revoke asked for is not held,
+// nor the empty End that a revoke finding no transaction open asks for
+// (the loop does it before it begins the next transaction anyway).
 func (e *Engine) holdCommit(last time.Time) bool {
-	if e.sess == nil || e.abortDue.Load() {
+	if e.sess == nil || e.abortDue.Load() || e.sessRevoked.Load() {
 		return false
 	}
 	now := time.Now()

@@ -86,4 +86,7 @@ func TestHoldCommit(t *testing.T) {
 	assert.False(t, e.holdCommit(time.Now().Add(-1100*time.Millisecond)), "not past a second after the last commit")
 	e.abortDue.Store(true)
 	assert.False(t, e.holdCommit(time.Now()), "an abort a revoke asked for is not held")
+	e.abortDue.Store(false)
+	e.sessRevoked.Store(true)
+	assert.False(t, e.holdCommit(time.Now()), "nor the empty End of a revoke that found no transaction open")
 }
