@@ -310,7 +310,7 @@ func (e *Engine) run(ctx context.Context) error {
 		kgo.OnPartitionsLost(e.onLost),
 		kgo.OnPartitionsCallbackBlocked(e.onCallbackBlocked),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
-		kgo.WithHooks(h, &e.joins),
+		kgo.WithHooks(e.hooks(h)...),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
@@ -569,6 +569,15 @@ func (e *Engine) loop(ctx context.Context) {
 		e.probe()
 		e.allowRebalance()
 	}
+}
+
+// hooks are the client's hooks: the metrics' h, and under exactly-once
+// the join watch (joinwatch.go), which only exactly-once commits use.
+func (e *Engine) hooks(h kgo.Hook) []kgo.Hook {
+	if e.o.ExactlyOnce {
+		return []kgo.Hook{h, &e.joins}
+	}
+	return []kgo.Hook{h}
 }
 
 // allowRebalance lets the rebalance callbacks that wait for the loop run
