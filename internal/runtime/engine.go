@@ -190,6 +190,9 @@ type Engine struct {
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
 	sessRevoked atomic.Bool
+	// cbWaiting is set when a rebalance callback waits for the loop
+	// (onCallbackBlocked), cleared when the loop lets callbacks run.
+	cbWaiting atomic.Bool
 }
 
 type tp struct {
@@ -594,6 +597,7 @@ func (e *Engine) allowRebalance() {
 			return
 		}
 	}
+	e.cbWaiting.Store(false)
 	e.cl.AllowRebalance()
 }
 

@@ -182,6 +182,7 @@ func (e *Engine) onCallbackBlocked(context.Context, *kgo.Client) {
 	if e.sess == nil {
 		return
 	}
+	e.cbWaiting.Store(true)
 	e.mu.Lock()
 	open := e.inTxn
 	e.mu.Unlock()
@@ -193,4 +194,32 @@ func (e *Engine) onCallbackBlocked(context.Context, *kgo.Client) {
 	e.joins.release()
 	e.commitNow.Store(true)
 	e.wakeLoop()
+}
+
+// callbackWait is how long an End may keep a waiting rebalance callback
+// from running (watchBlockedCallback).
+const callbackWait = time.Second
+
+// watchBlockedCallback lets a rebalance callback that waits for the loop
+// run if the End under way has not returned callbackWait after it began.
+// A callback that waits because the member's group session failed (kgo
+// calls the loss callback after a failed join, sync or heartbeat, and
+// waits for the loop first) is one an End cannot finish before: with no
+// session, nothing answers the heartbeat End forces, and End would wait
+// until its deadline, the whole TransactionTimeout, for the session's loss
+// flag, which the loss callback sets. Letting the callback run sets it:
+// End aborts, and the loss callback drops the tasks once End returns
+// (revokeTxn). Any other End finishes well within callbackWait; one that
+// does not, on an overloaded machine, may be aborted by a revoke that
+// runs meanwhile, which is correct, and as before decision 65. It returns
+// the function that stops the watch.
+func (e *Engine) watchBlockedCallback() (stop func()) {
+	t := time.AfterFunc(callbackWait, func() {
+		if e.cbWaiting.Load() {
+			e.log.Info("a rebalance callback waited a second for a transaction to end; letting it run")
+			e.cbWaiting.Store(false)
+			e.cl.AllowRebalance()
+		}
+	})
+	return func() { t.Stop() }
 }

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -114,4 +115,24 @@ func TestCallbackBlocked(t *testing.T) {
 	assert.False(t, e.holdCommit(time.Now()), "that commit is not held: kgo is not joining while a callback waits")
 	e.joins.OnBrokerWrite(kgo.BrokerMetadata{}, int16(kmsg.JoinGroup), 100, 0, 0, nil)
 	assert.True(t, e.holdCommit(time.Now()), "the next JoinGroup request holds again")
+}
+
+// TestWatchBlockedCallback: a callback that still waits callbackWait
+// after an End began is let run; a watch stopped in time does nothing.
+func TestWatchBlockedCallback(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"), kgo.BlockRebalanceOnPoll())
+	require.NoError(t, err)
+	defer cl.Close()
+	e := &Engine{cl: cl, log: slog.New(slog.DiscardHandler)}
+
+	e.cbWaiting.Store(true)
+	stop := e.watchBlockedCallback()
+	stop()
+	time.Sleep(callbackWait + 100*time.Millisecond)
+	assert.True(t, e.cbWaiting.Load(), "an End that returned in time lets the loop decide")
+
+	stop = e.watchBlockedCallback()
+	defer stop()
+	assert.Eventually(t, func() bool { return !e.cbWaiting.Load() }, 3*callbackWait, 10*time.Millisecond,
+		"a callback still waiting when the End is slow is let run")
 }
