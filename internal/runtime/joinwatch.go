@@ -59,7 +59,9 @@ import (
 // from that poll until allowRebalance every callback waits; kgo says when
 // one does (kgo.OnPartitionsCallbackBlocked), and the loop commits at
 // once instead of at the end of the interval (onCallbackBlocked). So a
-// revoke finds everything processed committed, and nothing to abort.
+// revoke finds everything processed committed, and nothing to abort. A
+// callback waits at most a second for an End (watchBlockedCallback): a
+// loss callback waits too, and a commit cannot finish before it.
 //
 // This makes every callback wait for a commit, the revoke that ends a
 // group session too (it revokes nothing under the cooperative protocol),
