@@ -148,13 +148,7 @@ func testFailover(t *testing.T, n, standbys int, inMemory bool) (int64, time.Dur
 			mu.Unlock()
 		}
 	}
-	cfg.Brokers = k.Addrs
-	app, err := stream.New(countByKey("fo-in", "fo-counts", "fo-out"), cfg)
-	require.NoError(t, err)
-	errc := make(chan error, 1)
-	go func() { errc <- app.Run(context.Background()) }()
-	stop := sync.OnceValue(func() error { app.Close(); return <-errc })
-	t.Cleanup(func() { _ = stop() })
+	app, stop := startApp(t, k, countByKey("fo-in", "fo-counts", "fo-out"), cfg)
 	time.Sleep(3 * time.Second)
 	// A tail the child processes after the App joined.
 	for i := range 100 {

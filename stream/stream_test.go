@@ -23,6 +23,13 @@ import (
 // it and returns Run's error.
 func start(t *testing.T, k *kafkatest.Kafka, b *stream.Builder, cfg stream.Config) func() error {
 	t.Helper()
+	_, stop := startApp(t, k, b, cfg)
+	return stop
+}
+
+// startApp is start, and also returns the running App (for its Metrics).
+func startApp(t *testing.T, k *kafkatest.Kafka, b *stream.Builder, cfg stream.Config) (*stream.App, func() error) {
+	t.Helper()
 	if cfg.AppID == "" {
 		cfg.AppID = strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	}
@@ -48,7 +55,7 @@ func start(t *testing.T, k *kafkatest.Kafka, b *stream.Builder, cfg stream.Confi
 		return res
 	}
 	t.Cleanup(func() { stop() })
-	return stop
+	return app, stop
 }
 
 func rec(topic, key, value string) *kgo.Record {

@@ -20,8 +20,20 @@ import (
 // At-least-once: the revoke callback commits what was processed (every
 // task), then drops the tasks that move.
 //
-// Exactly-once: the open transaction holds records of the partitions that
-// leave and cannot commit their offsets any more. The revoke callback
+// Exactly-once: the loop lets the revoke of a new assignment run only
+// between transactions (joinwatch.go, "Callbacks between transactions"):
+// when it waits, the loop commits the open transaction, the work of the
+// partitions that leave included, as Kafka Streams under EOS v2 does. The
+// revoke then finds no transaction open; the session, marked revoked, is
+// ended with an empty End before the next transaction begins
+// (endEmptyLocked), which rewinds nothing since nothing was polled
+// since the commit.
+//
+// A revoke can still meet an open transaction when it did not wait for
+// the loop: a transaction begun by wall-clock punctuation with no records
+// polled, or a callback kgo signalled late. Then the open transaction
+// holds records of the partitions that leave and cannot commit their
+// offsets any more. The revoke callback
 // does not end it: it waits for the workers (barrier), drops the tasks
 // that move (their uncommitted writes go with them) and asks the loop to
 // end the transaction at once. The transaction session has marked itself

@@ -190,6 +190,9 @@ type Engine struct {
 	// session stays marked revoked until an End, so the loop ends an
 	// empty one (cooperative.go).
 	sessRevoked atomic.Bool
+	// cbWaiting is set when a rebalance callback waits for the loop
+	// (onCallbackBlocked), cleared when the loop lets callbacks run.
+	cbWaiting atomic.Bool
 }
 
 type tp struct {
@@ -308,8 +311,9 @@ func (e *Engine) run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(e.onAssigned),
 		kgo.OnPartitionsRevoked(e.onRevoked),
 		kgo.OnPartitionsLost(e.onLost),
+		kgo.OnPartitionsCallbackBlocked(e.onCallbackBlocked),
 		kgo.WithLogger(kgoLogger{e.log.WithGroup("kgo")}),
-		kgo.WithHooks(h, &e.joins),
+		kgo.WithHooks(e.hooks(h)...),
 		kgo.RecordPartitioner(partitioner{changelogs: e.changelogs, manualTopics: manualTopics(e.o.Graph), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 	}, append(e.sizeOpts(), e.o.ClientOpts...)...)
 	e.workers = make([]*worker, e.o.Workers)
@@ -479,6 +483,23 @@ func (e *Engine) loop(ctx context.Context) {
 		e.mu.Lock()
 		e.finishRestoresLocked()
 		e.reconcileStandbysLocked()
+		if e.sess != nil && !e.inTxn && e.sessRevoked.Load() {
+			// A revoke ran while the poll waited for it (the loop allowed
+			// it with no transaction open, cooperative.go): end the
+			// session's revoked state before a transaction begins, or
+			// that transaction would abort. The records just polled are
+			// not processed: the End rewinds their partitions to the
+			// committed offsets, where they start, and they are fetched
+			// again.
+			err := e.endEmptyLocked(e.sctx)
+			e.mu.Unlock()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				e.fail(err)
+				break
+			}
+			e.allowRebalance()
+			continue
+		}
 		if e.sess != nil && !e.inTxn && !fs.Empty() {
 			if err := e.sess.Begin(); err != nil {
 				e.mu.Unlock()
@@ -533,12 +554,14 @@ func (e *Engine) loop(ctx context.Context) {
 		// session was lost while it commits waits for the commit to time
 		// out, then aborts: its lost-partitions callback cannot run first.)
 		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load()) && !e.holdCommit(last) {
-			e.commitNow.Store(false)
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()
 			err := e.commitTimed(e.sctx)
 			e.mu.Unlock()
+			// Asked for before or during this commit (the workers were
+			// idle during it): this commit was it.
+			e.commitNow.Store(false)
 			// The commit ran without the loop's context: its errors are
 			// real even when shutdown has begun.
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -547,8 +570,35 @@ func (e *Engine) loop(ctx context.Context) {
 			last = time.Now()
 		}
 		e.probe()
-		e.cl.AllowRebalance()
+		e.allowRebalance()
 	}
+}
+
+// hooks are the client's hooks: the metrics' h, and under exactly-once
+// the join watch (joinwatch.go), which only exactly-once commits use.
+func (e *Engine) hooks(h kgo.Hook) []kgo.Hook {
+	if e.o.ExactlyOnce {
+		return []kgo.Hook{h, &e.joins}
+	}
+	return []kgo.Hook{h}
+}
+
+// allowRebalance lets the rebalance callbacks that wait for the loop run
+// (kgo.BlockRebalanceOnPoll). Under exactly-once it does so only between
+// transactions: a revoke then finds everything processed committed, and
+// the tasks that stay redo nothing (cooperative.go). A callback that waits
+// meanwhile asks for the commit at once (onCallbackBlocked).
+func (e *Engine) allowRebalance() {
+	if e.sess != nil {
+		e.mu.Lock()
+		open := e.inTxn
+		e.mu.Unlock()
+		if open {
+			return
+		}
+	}
+	e.cbWaiting.Store(false)
+	e.cl.AllowRebalance()
 }
 
 // commitLocked waits for the workers to be idle, flushes the producer and

@@ -84,7 +84,9 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 	var err error
 	open := e.inTxn // a revoke may have aborted it meanwhile
 	if open {
+		stopWatch := e.watchBlockedCallback()
 		committed, err = e.sess.End(ctx, try)
+		stopWatch()
 		if err != nil && !committed && !isFenced(err) && !isVerdict(err) {
 			// The broker gave no verdict (unreachable, a timeout): abort
 			// until it answers, then take the truth from it.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,35 @@ import (
 // read_committed reader of its partitions waits for, is not kept open
 // longer than that. An abort that a revoke asked for is never held: it
 // sends no offsets.
+
+// Callbacks between transactions (decision 65).
+//
+// kgo's GroupTransactSession marks itself revoked before it calls the
+// revoke callback of any partition, and its next End then aborts the
+// whole open transaction, the work of the tasks that stay included.
+// Kafka Streams under EOS v2 commits every task when any is revoked,
+// before the revoke completes. brook gets the same order from
+// kgo.BlockRebalanceOnPoll: a rebalance callback waits while the loop
+// holds polled records, and the loop lets callbacks run only between
+// transactions (allowRebalance): after an End, or when no transaction is
+// open. A transaction is open only after a poll returned records, and
+// from that poll until allowRebalance every callback waits; kgo says when
+// one does (kgo.OnPartitionsCallbackBlocked), and the loop commits at
+// once instead of at the end of the interval (onCallbackBlocked). So a
+// revoke finds everything processed committed, and nothing to abort. A
+// callback waits at most a second for an End (watchBlockedCallback): a
+// loss callback waits too, and a commit cannot finish before it.
+//
+// This makes every callback wait for a commit, the revoke that ends a
+// group session too (it revokes nothing under the cooperative protocol),
+// so a member rejoins only after its commit, and the group's join, during
+// which no member commits, waits for the slowest member's commit. Letting
+// that revoke run with the transaction open was tried: the join does not
+// wait, but the revoke of the sync that follows can then find the
+// transaction open (no poll returned records in between, and a sync of
+// members that are all waiting takes a millisecond), and it aborted one
+// transaction in about every third scale-out. A commit at the start of
+// the rebalance also means the transaction that spans the join is young.
 
 // joinAnswerGrace is how long after the JoinGroup answer the hold waits
 // for the SyncGroup request, which normally follows at once (the leader
@@ -105,6 +135,14 @@ func (j *joinWatch) expect() {
 	}
 }
 
+// release ends the hold: a rebalance callback waits for the loop, and kgo
+// calls callbacks only outside a join and sync, with the generation of the
+// sync it finished. A JoinGroup request written later starts a hold again.
+func (j *joinWatch) release() {
+	j.sent.Store(0)
+	j.answered.Store(0)
+}
+
 // joining reports whether the member's JoinGroup request was written and
 // its SyncGroup request not yet, at now.
 func (j *joinWatch) joining(now time.Time) bool {
@@ -134,4 +172,56 @@ func (e *Engine) holdCommit(last time.Time) bool {
 	}
 	now := time.Now()
 	return e.joins.joining(now) && now.Sub(last) < holdMax(e.o.CommitInterval, e.commitTimeout())
+}
+
+// onCallbackBlocked is called by the client, on a goroutine of its own,
+// when a rebalance callback waits because the loop holds polled records
+// (kgo.BlockRebalanceOnPoll). Under exactly-once it asks the loop to
+// commit the open transaction at once, without a hold (see release), so
+// the rebalance waits for one commit, not for the rest of a commit
+// interval; the loop then lets the callback run (allowRebalance).
+func (e *Engine) onCallbackBlocked(context.Context, *kgo.Client) {
+	if e.sess == nil {
+		return
+	}
+	e.cbWaiting.Store(true)
+	e.mu.Lock()
+	open := e.inTxn
+	e.mu.Unlock()
+	if !open {
+		// Signalled late: the loop ended the transaction and let the
+		// callback run meanwhile, and the member may be joining now.
+		return
+	}
+	e.joins.release()
+	e.commitNow.Store(true)
+	e.wakeLoop()
+}
+
+// callbackWait is how long an End may keep a waiting rebalance callback
+// from running (watchBlockedCallback).
+const callbackWait = time.Second
+
+// watchBlockedCallback lets a rebalance callback that waits for the loop
+// run if the End under way has not returned callbackWait after it began.
+// A callback that waits because the member's group session failed (kgo
+// calls the loss callback after a failed join, sync or heartbeat, and
+// waits for the loop first) is one an End cannot finish before: with no
+// session, nothing answers the heartbeat End forces, and End would wait
+// until its deadline, the whole TransactionTimeout, for the session's loss
+// flag, which the loss callback sets. Letting the callback run sets it:
+// End aborts, and the loss callback drops the tasks once End returns
+// (revokeTxn). Any other End finishes well within callbackWait; one that
+// does not, on an overloaded machine, may be aborted by a revoke that
+// runs meanwhile, which is correct, and as before decision 65. It returns
+// the function that stops the watch.
+func (e *Engine) watchBlockedCallback() (stop func()) {
+	t := time.AfterFunc(callbackWait, func() {
+		if e.cbWaiting.Load() {
+			e.log.Info("a rebalance callback waited a second for a transaction to end; letting it run")
+			e.cbWaiting.Store(false)
+			e.cl.AllowRebalance()
+		}
+	})
+	return func() { t.Stop() }
 }

@@ -1,11 +1,14 @@
 package runtime
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -89,4 +92,47 @@ func TestHoldCommit(t *testing.T) {
 	e.abortDue.Store(false)
 	e.sessRevoked.Store(true)
 	assert.False(t, e.holdCommit(time.Now()), "nor the empty End of a revoke that found no transaction open")
+}
+
+// TestCallbackBlocked: a rebalance callback that waits for the loop under
+// exactly-once gets the open transaction committed at once, even while
+// the member's join would hold a commit.
+func TestCallbackBlocked(t *testing.T) {
+	e := &Engine{o: Options{TransactionTimeout: 10 * time.Second, CommitInterval: 100 * time.Millisecond}}
+	e.onCallbackBlocked(context.Background(), nil)
+	assert.False(t, e.commitNow.Load(), "at-least-once: the loop allows callbacks after each batch")
+
+	e.sess = &kgo.GroupTransactSession{}
+	e.joins.expect()
+	require.True(t, e.holdCommit(time.Now()))
+	e.onCallbackBlocked(context.Background(), nil)
+	assert.False(t, e.commitNow.Load(), "no transaction open: a late signal, the callback ran")
+	assert.True(t, e.holdCommit(time.Now()), "and the hold of the join that follows stays")
+
+	e.inTxn = true
+	e.onCallbackBlocked(context.Background(), nil)
+	assert.True(t, e.commitNow.Load(), "the open transaction is committed at once")
+	assert.False(t, e.holdCommit(time.Now()), "that commit is not held: kgo is not joining while a callback waits")
+	e.joins.OnBrokerWrite(kgo.BrokerMetadata{}, int16(kmsg.JoinGroup), 100, 0, 0, nil)
+	assert.True(t, e.holdCommit(time.Now()), "the next JoinGroup request holds again")
+}
+
+// TestWatchBlockedCallback: a callback that still waits callbackWait
+// after an End began is let run; a watch stopped in time does nothing.
+func TestWatchBlockedCallback(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"), kgo.BlockRebalanceOnPoll())
+	require.NoError(t, err)
+	defer cl.Close()
+	e := &Engine{cl: cl, log: slog.New(slog.DiscardHandler)}
+
+	e.cbWaiting.Store(true)
+	stop := e.watchBlockedCallback()
+	stop()
+	time.Sleep(callbackWait + 100*time.Millisecond)
+	assert.True(t, e.cbWaiting.Load(), "an End that returned in time lets the loop decide")
+
+	stop = e.watchBlockedCallback()
+	defer stop()
+	assert.Eventually(t, func() bool { return !e.cbWaiting.Load() }, 3*callbackWait, 10*time.Millisecond,
+		"a callback still waiting when the End is slow is let run")
 }
