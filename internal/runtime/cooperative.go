@@ -26,12 +26,12 @@ import (
 // partitions that leave included, as Kafka Streams under EOS v2 does. The
 // revoke then finds no transaction open; the session, marked revoked, is
 // ended with an empty End before the next transaction begins
-// (endEmptyLocked), which rewinds nothing since nothing was polled
-// since the commit.
+// (endEmptyLocked), which rewinds to the committed offsets what was
+// polled since the commit and not processed.
 //
 // A revoke can still meet an open transaction when it did not wait for
-// the loop: a transaction begun by wall-clock punctuation with no records
-// polled, or a callback kgo signalled late. Then the open transaction
+// the loop: one let run by watchBlockedCallback while an End was slow.
+// Then the open transaction
 // holds records of the partitions that leave and cannot commit their
 // offsets any more. The revoke callback
 // does not end it: it waits for the workers (barrier), drops the tasks
@@ -68,20 +68,22 @@ import (
 func (e *Engine) revokeCooperativeLocked(parts map[string][]int32) {
 	e.barrier()
 	e.dropLocked(parts, true)
-	if !e.inTxn {
-		// The session stays marked revoked until an End: the next
-		// transaction would abort for nothing. End an empty one.
-		e.sessRevoked.Store(true)
-	} else {
+	// The session stays marked revoked until an End: the next transaction
+	// would abort for nothing. With no transaction open the loop ends an
+	// empty one; with one open, its End is that End, and the empty one
+	// after it costs nothing.
+	e.sessRevoked.Store(true)
+	if e.inTxn {
 		e.abortDue.Store(true) // not held by holdCommit (joinwatch.go)
 	}
 	e.commitNow.Store(true) // the session aborts the open one; end it now
 }
 
 // endEmptyLocked ends the session's revoked state with an End while no
-// transaction is open: nothing was polled since the last End, so its
-// rewind to the committed offsets moves nothing. e.mu must be held; it is
-// released while the session ends.
+// transaction is open: its rewind to the committed offsets moves only
+// what was polled since the last End and not processed (the loop drops
+// such records). e.mu must be held; it is released while the session
+// ends.
 func (e *Engine) endEmptyLocked(ctx context.Context) error {
 	if e.inTxn || !e.sessRevoked.Swap(false) {
 		return nil
@@ -89,8 +91,8 @@ func (e *Engine) endEmptyLocked(ctx context.Context) error {
 	e.mu.Unlock()
 	e.txnMu.Lock()
 	_, err := e.sess.End(ctx, kgo.TryAbort)
+	e.mu.Lock() // before txnMu, as in endTxn
 	e.txnMu.Unlock()
-	e.mu.Lock()
 	e.applyDropsLocked()
 	if err != nil && !isFenced(err) {
 		e.log.Info("ending the session after a revoke", "err", err)

@@ -160,7 +160,7 @@ type Engine struct {
 	sess    *kgo.GroupTransactSession // exactly-once only
 	pmu     sync.Mutex
 	pending []map[string][]int32 // revoked or lost partitions whose tasks are not yet dropped
-	inTxn   bool                 // loop goroutine only
+	inTxn   bool                 // guarded by mu; written by the loop and by a loss (revokeTxn)
 	txnMu   sync.Mutex           // held while a transaction ends
 
 	size sizing // record size limits, read at start
@@ -553,7 +553,8 @@ func (e *Engine) loop(ctx context.Context) {
 		// transaction before it rejoins and its tasks move. (A member whose
 		// session was lost while it commits waits for the commit to time
 		// out, then aborts: its lost-partitions callback cannot run first.)
-		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load()) && !e.holdCommit(last) {
+		waits := e.callbackWaits() // decision 65
+		if (time.Since(last) >= e.o.CommitInterval || e.commitNow.Load() || waits) && (waits || !e.holdCommit(last)) {
 			// A commit is not cut short by shutdown: a transaction ended
 			// halfway would hold its offsets pending until it times out.
 			e.mu.Lock()

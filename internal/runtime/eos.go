@@ -99,8 +99,12 @@ func (e *Engine) endTxn(ctx context.Context, commit bool) error {
 			}
 		}
 	}
-	e.txnMu.Unlock()
+	// e.mu before txnMu is released: a callback that waits for txnMu
+	// (onAssigned, which discards what the open transaction held) must
+	// not run between this End and the bookkeeping below (commitStores),
+	// now that a waiting callback may run during an End (decision 65).
 	e.mu.Lock()
+	e.txnMu.Unlock()
 	e.inTxn = false
 	e.abortDue.Store(false)
 	defer e.applyDropsLocked()
@@ -236,6 +240,9 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32, lost b
 		e.pmu.Lock()
 		e.pending = append(e.pending, parts)
 		e.pmu.Unlock()
+		// The session may have marked itself after the End under way
+		// cleared its marks: end it again before the next transaction.
+		e.sessRevoked.Store(true)
 		return
 	}
 	defer e.txnMu.Unlock()
@@ -266,6 +273,10 @@ func (e *Engine) revokeTxn(ctx context.Context, parts map[string][]int32, lost b
 	e.discardLocked()
 	e.dropLocked(parts, true)
 	e.applyDropsLocked()
+	// The session marked itself lost, and only its End clears the mark
+	// (the raw client's abort does not): until then it would abort the
+	// next transaction and skip the revoke and loss callbacks.
+	e.sessRevoked.Store(true)
 }
 
 // applyDropsLocked drops the tasks of partitions revoked or lost under

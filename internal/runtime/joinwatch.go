@@ -55,10 +55,12 @@ import (
 // kgo.BlockRebalanceOnPoll: a rebalance callback waits while the loop
 // holds polled records, and the loop lets callbacks run only between
 // transactions (allowRebalance): after an End, or when no transaction is
-// open. A transaction is open only after a poll returned records, and
-// from that poll until allowRebalance every callback waits; kgo says when
-// one does (kgo.OnPartitionsCallbackBlocked), and the loop commits at
-// once instead of at the end of the interval (onCallbackBlocked). So a
+// open. Every poll holds callbacks back until allowRebalance (kgo counts
+// a poll that ended at its deadline too; only one that returns nothing
+// after a wake-up does not), so a transaction, begun after a poll, is
+// open only while callbacks wait; kgo says when one does
+// (kgo.OnPartitionsCallbackBlocked), and the loop commits at once instead
+// of at the end of the interval (callbackWaits). So a
 // revoke finds everything processed committed, and nothing to abort. A
 // callback waits at most a second for an End (watchBlockedCallback): a
 // loss callback waits too, and a commit cannot finish before it.
@@ -69,9 +71,10 @@ import (
 // which no member commits, waits for the slowest member's commit. Letting
 // that revoke run with the transaction open was tried: the join does not
 // wait, but the revoke of the sync that follows can then find the
-// transaction open (no poll returned records in between, and a sync of
-// members that are all waiting takes a millisecond), and it aborted one
-// transaction in about every third scale-out. A commit at the start of
+// transaction open (a sync of members that are all waiting takes a
+// millisecond, less than the loop took to poll again and so hold
+// callbacks back), and it aborted one transaction in about every third
+// scale-out. A commit at the start of
 // the rebalance also means the transaction that spans the join is young.
 
 // joinAnswerGrace is how long after the JoinGroup answer the hold waits
@@ -89,6 +92,10 @@ type joinWatch struct {
 	answered atomic.Int64
 	// wake is called when the hold ends (the loop's wakeLoop).
 	wake func()
+	// wrote is set when a JoinGroup request is written, and cleared when
+	// its SyncGroup request is written or it got no answer: unlike sent,
+	// not set by expect.
+	wrote atomic.Bool
 }
 
 // OnBrokerWrite implements kgo.HookBrokerWrite.
@@ -98,9 +105,11 @@ func (j *joinWatch) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ t
 		if err == nil {
 			j.answered.Store(0)
 			j.sent.Store(time.Now().UnixNano())
+			j.wrote.Store(true)
 		}
 	case int16(kmsg.SyncGroup):
 		// Written after kgo stored the generation of the JoinGroup answer.
+		j.wrote.Store(false)
 		if j.sent.Swap(0) != 0 && j.wake != nil {
 			j.wake()
 		}
@@ -115,6 +124,7 @@ func (j *joinWatch) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ ti
 	}
 	if err != nil {
 		// No answer: kgo joins again later, with a new request.
+		j.wrote.Store(false)
 		if j.sent.Swap(0) != 0 && j.wake != nil {
 			j.wake()
 		}
@@ -133,14 +143,6 @@ func (j *joinWatch) expect() {
 		j.answered.Store(0)
 		j.sent.CompareAndSwap(0, time.Now().UnixNano())
 	}
-}
-
-// release ends the hold: a rebalance callback waits for the loop, and kgo
-// calls callbacks only outside a join and sync, with the generation of the
-// sync it finished. A JoinGroup request written later starts a hold again.
-func (j *joinWatch) release() {
-	j.sent.Store(0)
-	j.answered.Store(0)
 }
 
 // joining reports whether the member's JoinGroup request was written and
@@ -176,26 +178,30 @@ func (e *Engine) holdCommit(last time.Time) bool {
 
 // onCallbackBlocked is called by the client, on a goroutine of its own,
 // when a rebalance callback waits because the loop holds polled records
-// (kgo.BlockRebalanceOnPoll). Under exactly-once it asks the loop to
-// commit the open transaction at once, without a hold (see release), so
-// the rebalance waits for one commit, not for the rest of a commit
-// interval; the loop then lets the callback run (allowRebalance).
+// (kgo.BlockRebalanceOnPoll). Under exactly-once the loop then commits the
+// open transaction at once (callbackWaits) and lets the callback run
+// (allowRebalance). The goroutine may run late, after the loop let the
+// callback run: the loop decides with what it knows, not this function.
 func (e *Engine) onCallbackBlocked(context.Context, *kgo.Client) {
 	if e.sess == nil {
 		return
 	}
 	e.cbWaiting.Store(true)
-	e.mu.Lock()
-	open := e.inTxn
-	e.mu.Unlock()
-	if !open {
-		// Signalled late: the loop ended the transaction and let the
-		// callback run meanwhile, and the member may be joining now.
-		return
-	}
-	e.joins.release()
-	e.commitNow.Store(true)
 	e.wakeLoop()
+}
+
+// callbackWaits reports whether the loop should commit at once because a
+// rebalance callback waits for it, even while decision 58's hold would
+// hold the commit: kgo calls callbacks only outside a join and sync, with
+// the generation of the sync it finished. The hold's start at the end of
+// a revoke callback (expect) is overridden: kgo then calls the assignment
+// callback, which may wait, before it joins. A JoinGroup request written
+// and not followed by its SyncGroup request is not: while a callback
+// waits kgo writes none, so the signal is one that came late, for a
+// callback the loop already let run (or one that waits after a join that
+// failed, which the hold's bounds and watchBlockedCallback end).
+func (e *Engine) callbackWaits() bool {
+	return e.sess != nil && e.cbWaiting.Load() && !e.joins.wrote.Load()
 }
 
 // callbackWait is how long an End may keep a waiting rebalance callback

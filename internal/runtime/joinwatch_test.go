@@ -96,25 +96,27 @@ func TestHoldCommit(t *testing.T) {
 
 // TestCallbackBlocked: a rebalance callback that waits for the loop under
 // exactly-once gets the open transaction committed at once, even while
-// the member's join would hold a commit.
+// the hold after a revoke callback would hold the commit, but not while a
+// JoinGroup request is out: the signal then came late, for a callback
+// the loop already let run, and the member is joining.
 func TestCallbackBlocked(t *testing.T) {
 	e := &Engine{o: Options{TransactionTimeout: 10 * time.Second, CommitInterval: 100 * time.Millisecond}}
 	e.onCallbackBlocked(context.Background(), nil)
-	assert.False(t, e.commitNow.Load(), "at-least-once: the loop allows callbacks after each batch")
+	assert.False(t, e.callbackWaits(), "at-least-once: the loop lets callbacks run after each batch")
 
 	e.sess = &kgo.GroupTransactSession{}
-	e.joins.expect()
+	e.joins.expect() // a revoke callback ended: the assignment callback, then the join
 	require.True(t, e.holdCommit(time.Now()))
 	e.onCallbackBlocked(context.Background(), nil)
-	assert.False(t, e.commitNow.Load(), "no transaction open: a late signal, the callback ran")
-	assert.True(t, e.holdCommit(time.Now()), "and the hold of the join that follows stays")
+	assert.True(t, e.callbackWaits(), "a waiting callback gets the commit at once, past the hold")
 
-	e.inTxn = true
-	e.onCallbackBlocked(context.Background(), nil)
-	assert.True(t, e.commitNow.Load(), "the open transaction is committed at once")
-	assert.False(t, e.holdCommit(time.Now()), "that commit is not held: kgo is not joining while a callback waits")
-	e.joins.OnBrokerWrite(kgo.BrokerMetadata{}, int16(kmsg.JoinGroup), 100, 0, 0, nil)
-	assert.True(t, e.holdCommit(time.Now()), "the next JoinGroup request holds again")
+	var m kgo.BrokerMetadata
+	e.joins.OnBrokerWrite(m, int16(kmsg.JoinGroup), 100, 0, 0, nil)
+	assert.False(t, e.callbackWaits(), "a signal while a JoinGroup is out came late: the hold stays")
+	assert.True(t, e.holdCommit(time.Now()))
+	e.joins.OnBrokerRead(m, int16(kmsg.JoinGroup), 100, 0, 0, nil)
+	e.joins.OnBrokerWrite(m, int16(kmsg.SyncGroup), 100, 0, 0, nil)
+	assert.True(t, e.callbackWaits(), "after the SyncGroup request, a callback of the new assignment may wait")
 }
 
 // TestWatchBlockedCallback: a callback that still waits callbackWait
