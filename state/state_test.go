@@ -961,13 +961,15 @@ func TestKeyFilterFalsePositives(t *testing.T) {
 	require.Nil(t, newKeyFilter(minFilterBytes-1))
 }
 
-// TestSortByKey: the dirty entries of a flush come out in byte order,
-// short keys, NUL bytes and long shared prefixes included.
-func TestSortByKey(t *testing.T) {
+// TestTakeDirty: the dirty entries of a flush come out in byte order,
+// short keys, NUL bytes and long shared prefixes (beyond the 16 bytes
+// compared as integers) included, and are clean afterwards.
+func TestTakeDirty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b"}
-	for range 2000 {
-		k := make([]byte, rng.IntN(12))
+	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff",
+		"\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b", "abcdefghabcdefgh", "abcdefghabcdefgh\x00", "abcdefghabcdefgha"}
+	for range 3000 {
+		k := make([]byte, rng.IntN(20))
 		for i := range k {
 			k[i] = "ab\x00\xff"[rng.IntN(4)]
 		}
@@ -975,14 +977,17 @@ func TestSortByKey(t *testing.T) {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	nodes := make([]*slNode, len(keys))
-	for i, j := range rng.Perm(len(keys)) {
-		nodes[i] = &slNode{key: keys[j]}
+	c := newWriteCache()
+	for _, j := range rng.Perm(len(keys)) {
+		c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
 	}
-	sortByKey(nodes)
-	got := make([]string, len(nodes))
-	for i, n := range nodes {
-		got[i] = n.key
+	got := make([]string, 0, len(keys))
+	for _, e := range c.takeDirty() {
+		require.Equal(t, e.key+"=", string(e.value))
+		got = append(got, e.key)
 	}
 	require.Equal(t, keys, got)
+	require.Zero(t, c.dirtyCount)
+	require.Zero(t, c.dirtyBytes)
+	require.Empty(t, c.takeDirty())
 }
