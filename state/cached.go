@@ -414,7 +414,6 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 // are the key's first 16 as two integers, the sort's comparison for all
 // but keys that share them.
 type flushEntry struct {
-	hi, lo uint64
 	key    string
 	value  []byte
 	tomb   bool
@@ -433,19 +432,26 @@ type flushEntry struct {
 // keys).
 func (c *writeCache) takeDirty() []flushEntry {
 	es := make([]flushEntry, 0, c.dirtyCount)
+	type ord struct {
+		hi, lo uint64
+		i      int
+	}
+	idx := make([]ord, 0, c.dirtyCount)
 	for _, n := range c.dirty {
 		if !n.dirty { // cleared by DeleteRange
 			continue
 		}
 		var b [16]byte
 		copy(b[:], n.key)
-		es = append(es, flushEntry{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), n.key, n.value, n.tomb})
+		hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		idx = append(idx, ord{hi, lo, len(es)})
+		es = append(es, flushEntry{key: n.key, value: n.value, tomb: n.tomb})
 		n.dirty = false
 	}
 	clear(c.dirty)
 	c.dirty = c.dirty[:0]
 	c.dirtyCount, c.dirtyBytes = 0, 0
-	slices.SortFunc(es, func(a, b flushEntry) int {
+	slices.SortFunc(idx, func(a, b ord) int {
 		switch {
 		case a.hi < b.hi:
 			return -1
@@ -456,9 +462,13 @@ func (c *writeCache) takeDirty() []flushEntry {
 		case a.lo > b.lo:
 			return 1
 		}
-		return strings.Compare(a.key, b.key)
+		return strings.Compare(es[a.i].key, es[b.i].key)
 	})
-	return es
+	sorted := make([]flushEntry, len(es))
+	for j, o := range idx {
+		sorted[j] = es[o.i]
+	}
+	return sorted
 }
 
 // afterCommit drops clean entries if the cache is over budget.
