@@ -398,7 +398,9 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 		return nil
 	}
 	// Only the dirty entries, in key order; one changelog record each.
-	for _, e := range s.cache.takeDirty() {
+	es, order := s.cache.takeDirty()
+	for _, i := range order {
+		e := &es[i]
 		k := keyBytes(e.key)
 		if emit != nil {
 			emit(k, e.value)
@@ -417,25 +419,26 @@ type flushEntry struct {
 	tomb  bool
 }
 
-// takeDirty marks every dirty entry clean and returns them in key order.
+// takeDirty marks every dirty entry clean and returns copies of them
+// (key, value, tombstone) with their order by key: es[order[0]] is the
+// smallest.
 //
 // It reads the nodes once, in the order they became dirty, which for new
 // keys is the order of their slabs in memory, and copies what a flush
 // needs; it sorts an index of the keys' first 16 bytes as two integers,
-// comparing whole keys only when those are equal, and gathers the copies
-// in its order. Sorting pointers to the nodes and then following them in
-// key order read each node at a random place in memory, and sorting the
-// copies themselves moved 64 bytes at each swap: with a million keys,
-// the sort and those cache misses were a third of the commit's CPU.
-// String comparisons alone were an eighth of the CPU of a count over a
-// million keys, and 8 bytes left the keys of that benchmark ("c00000000")
-// tied in groups of ten.
-func (c *writeCache) takeDirty() []flushEntry {
-	es := make([]flushEntry, 0, c.dirtyCount)
+// comparing whole keys only when those are equal. Sorting pointers to the
+// nodes and then following them in key order read each node at a random
+// place in memory, and sorting the copies themselves moved 48 bytes at
+// each swap: with a million keys, the sort and those cache misses were a
+// third of the commit's CPU. String comparisons alone were an eighth of
+// the CPU of a count over a million keys, and 8 bytes left the keys of
+// that benchmark ("c00000000") tied in groups of ten.
+func (c *writeCache) takeDirty() (es []flushEntry, order []int32) {
 	type ord struct {
 		hi, lo uint64
-		i      int
+		i      int32
 	}
+	es = make([]flushEntry, 0, c.dirtyCount)
 	idx := make([]ord, 0, c.dirtyCount)
 	for _, n := range c.dirty {
 		if !n.dirty { // cleared by DeleteRange
@@ -443,8 +446,7 @@ func (c *writeCache) takeDirty() []flushEntry {
 		}
 		var b [16]byte
 		copy(b[:], n.key)
-		hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
-		idx = append(idx, ord{hi, lo, len(es)})
+		idx = append(idx, ord{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), int32(len(es))})
 		es = append(es, flushEntry{key: n.key, value: n.value, tomb: n.tomb})
 		n.dirty = false
 	}
@@ -464,11 +466,11 @@ func (c *writeCache) takeDirty() []flushEntry {
 		}
 		return strings.Compare(es[a.i].key, es[b.i].key)
 	})
-	sorted := make([]flushEntry, len(es))
+	order = make([]int32, len(idx))
 	for j, o := range idx {
-		sorted[j] = es[o.i]
+		order[j] = o.i
 	}
-	return sorted
+	return es, order
 }
 
 // afterCommit drops clean entries if the cache is over budget.

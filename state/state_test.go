@@ -982,12 +982,17 @@ func TestTakeDirty(t *testing.T) {
 		c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
 	}
 	got := make([]string, 0, len(keys))
-	for _, e := range c.takeDirty() {
+	es, order := c.takeDirty()
+	require.Len(t, es, len(keys))
+	for _, i := range order {
+		e := es[i]
 		require.Equal(t, e.key+"=", string(e.value))
 		got = append(got, e.key)
 	}
 	require.Equal(t, keys, got)
 	require.Zero(t, c.dirtyCount)
 	require.Zero(t, c.dirtyBytes)
-	require.Empty(t, c.takeDirty())
+	es, order = c.takeDirty()
+	require.Empty(t, es)
+	require.Empty(t, order)
 }
