@@ -44,8 +44,9 @@ type Config struct {
 	// kgo.ProducerBatchCompression(kgo.NoCompression()) saved about 0.1 µs
 	// of CPU per input record of a count over a million keys, which
 	// produces two records per input record (2-3% of its CPU;
-	// docs/ARCHITECTURE.md decision 67), at the cost of larger batches on
-	// the network and on the brokers' disks.
+	// docs/ARCHITECTURE.md decision 67), at the cost of batches about
+	// twice as large on the network and on the brokers' disks for small
+	// records.
 	ClientOpts []kgo.Opt
 
 	// Logger receives brook's logs, grouped by subsystem (kgo for the Kafka
