@@ -982,17 +982,14 @@ func TestTakeDirty(t *testing.T) {
 		c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
 	}
 	got := make([]string, 0, len(keys))
-	es, order := c.takeDirty()
+	es := c.takeDirty()
 	require.Len(t, es, len(keys))
-	for _, i := range order {
-		e := es[i]
+	for _, e := range es {
 		require.Equal(t, e.key+"=", string(e.value))
 		got = append(got, e.key)
 	}
 	require.Equal(t, keys, got)
 	require.Zero(t, c.dirtyCount)
 	require.Zero(t, c.dirtyBytes)
-	es, order = c.takeDirty()
-	require.Empty(t, es)
-	require.Empty(t, order)
+	require.Empty(t, c.takeDirty())
 }
