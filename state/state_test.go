@@ -963,33 +963,64 @@ func TestKeyFilterFalsePositives(t *testing.T) {
 
 // TestTakeDirty: the dirty entries of a flush come out in byte order,
 // short keys, NUL bytes and long shared prefixes (beyond the 16 bytes
-// compared as integers) included, and are clean afterwards.
+// compared as integers) included, by the comparison sort (fewer than
+// radixMin keys) and by the radix sort, and are clean afterwards.
 func TestTakeDirty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff",
+	all := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff",
 		"\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b", "abcdefghabcdefgh", "abcdefghabcdefgh\x00", "abcdefghabcdefgha"}
 	for range 3000 {
 		k := make([]byte, rng.IntN(20))
 		for i := range k {
 			k[i] = "ab\x00\xff"[rng.IntN(4)]
 		}
-		keys = append(keys, string(k))
+		all = append(all, string(k))
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
+	slices.Sort(all)
+	all = slices.Compact(all)
+	// Keys that tie on their first 16 bytes, as many as the radix sort
+	// sorts.
+	tied := make([]string, radixMin)
+	for i := range tied {
+		tied[i] = fmt.Sprintf("%016d%d", 7, rng.IntN(1_000_000))
+	}
+	slices.Sort(tied)
+	tied = slices.Compact(tied)
 	c := newWriteCache()
-	for _, j := range rng.Perm(len(keys)) {
-		c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
+	for _, j := range rng.Perm(len(tied)) {
+		c.set([]byte(tied[j]), nil, true)
 	}
-	got := make([]string, 0, len(keys))
-	es := c.takeDirty()
-	require.Len(t, es, len(keys))
-	for _, e := range es {
-		require.Equal(t, e.key+"=", string(e.value))
+	var got []string
+	for _, e := range c.takeDirty() {
+		require.True(t, e.tomb)
 		got = append(got, e.key)
 	}
-	require.Equal(t, keys, got)
-	require.Zero(t, c.dirtyCount)
-	require.Zero(t, c.dirtyBytes)
-	require.Empty(t, c.takeDirty())
+	require.Equal(t, tied, got)
+	for _, n := range []int{1, 13, radixMin - 1, radixMin, len(all)} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			keys := slices.Clone(all[:13]) // the hand-picked ones, then random ones
+			for _, j := range rng.Perm(len(all))[:n] {
+				keys = append(keys, all[j])
+			}
+			slices.Sort(keys)
+			keys = slices.Compact(keys)
+			if len(keys) > n {
+				keys = keys[len(keys)-n:]
+			}
+			c := newWriteCache()
+			for _, j := range rng.Perm(len(keys)) {
+				c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
+			}
+			es := c.takeDirty()
+			got := make([]string, 0, len(keys))
+			for _, e := range es {
+				require.Equal(t, e.key+"=", string(e.value))
+				got = append(got, e.key)
+			}
+			require.Equal(t, keys, got)
+			require.Zero(t, c.dirtyCount)
+			require.Zero(t, c.dirtyBytes)
+			require.Empty(t, c.takeDirty())
+		})
+	}
 }
