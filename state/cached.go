@@ -423,16 +423,17 @@ type flushEntry struct {
 // It reads the nodes once, in the order they became dirty, which for new
 // keys is the order of their slabs in memory, and copies what a flush
 // needs; it sorts an index of the keys' first 16 bytes as two integers,
-// comparing whole keys only when those are equal (sortKeyOrds), and gathers the copies
-// in its order. Sorting pointers to the nodes and then following them in
-// key order read each node at a random place in memory, and so did a
-// flush that followed the sorted index itself: each read waited for
-// memory, between two produces; in a loop that does nothing else the
-// reads overlap. Sorting the copies themselves moved 48 bytes at each
-// swap and was slower. With a million keys, the sort and those cache
-// misses were a third of the commit's CPU. String comparisons alone were
-// an eighth of the CPU of a count over a million keys, and 8 bytes left
-// the keys of that benchmark ("c00000000") tied in groups of ten.
+// comparing whole keys only when those are equal (sortKeyOrds), and
+// gathers the copies in its order. Sorting pointers to the nodes and then
+// following them in key order read each node at a random place in
+// memory, and so did a flush that followed the sorted index itself: each
+// read waited for memory, between two produces; in a loop that does
+// nothing else the reads overlap. Sorting the copies themselves moved 48
+// bytes at each swap and was slower. With a million keys, the sort and
+// those cache misses were a third of the commit's CPU. String
+// comparisons alone were an eighth of the CPU of a count over a million
+// keys, and 8 bytes left the keys of that benchmark ("c00000000") tied in
+// groups of ten.
 func (c *writeCache) takeDirty() []flushEntry {
 	es := make([]flushEntry, 0, c.dirtyCount)
 	idx := make([]keyOrd, 0, c.dirtyCount)
