@@ -421,21 +421,21 @@ type flushEntry struct {
 // (key, value, tombstone) in key order.
 //
 // It reads the nodes once, in the order they became dirty, which for new
-// keys is the order of their slabs in memory, and copies what a flush
-// needs; it sorts an index of the keys' first 16 bytes as two integers,
-// comparing whole keys only when those are equal (sortKeyOrds), and
-// gathers the copies in its order. Sorting pointers to the nodes and then
-// following them in key order read each node at a random place in
-// memory, and so did a flush that followed the sorted index itself: each
-// read waited for memory, between two produces; in a loop that does
-// nothing else the reads overlap. Sorting the copies themselves moved 48
-// bytes at each swap and was slower. With a million keys, the sort and
-// those cache misses were a third of the commit's CPU. String
-// comparisons alone were an eighth of the CPU of a count over a million
-// keys, and 8 bytes left the keys of that benchmark ("c00000000") tied in
-// groups of ten.
+// keys is the order of their slabs in memory, noting each key's first 16
+// bytes as two integers and marking the node clean; sorts that index
+// (sortKeyOrds); and copies key, value and tombstone mark of each node in
+// its order, in a loop of its own. Sorting pointers to the nodes and then
+// following them from the flush loop read each node at a random place in
+// memory, and each read waited for memory between two produces; in a
+// loop that does nothing else the reads overlap. Copying the entries
+// before the sort and sorting an index of the copies cost as much CPU
+// and held half as much memory again; sorting the copies themselves was
+// slower. With a million keys, the sort and those
+// cache misses were a third of the commit's CPU. String comparisons
+// alone were an eighth of the CPU of a count over a million keys, and 8
+// bytes left the keys of that benchmark ("c00000000") tied in groups of
+// ten.
 func (c *writeCache) takeDirty() []flushEntry {
-	es := make([]flushEntry, 0, c.dirtyCount)
 	idx := make([]keyOrd, 0, c.dirtyCount)
 	for _, n := range c.dirty {
 		if !n.dirty { // cleared by DeleteRange
@@ -443,32 +443,31 @@ func (c *writeCache) takeDirty() []flushEntry {
 		}
 		var b [16]byte
 		copy(b[:], n.key)
-		idx = append(idx, keyOrd{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), int32(len(es))})
-		es = append(es, flushEntry{key: n.key, value: n.value, tomb: n.tomb})
+		idx = append(idx, keyOrd{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), n})
 		n.dirty = false
 	}
 	clear(c.dirty)
 	c.dirty = c.dirty[:0]
 	c.dirtyCount, c.dirtyBytes = 0, 0
-	idx = sortKeyOrds(idx, func(i, j int32) int { return strings.Compare(es[i].key, es[j].key) })
-	sorted := make([]flushEntry, len(es))
+	idx = sortKeyOrds(idx)
+	es := make([]flushEntry, len(idx))
 	for j, o := range idx {
-		sorted[j] = es[o.i]
+		es[j] = flushEntry{key: o.n.key, value: o.n.value, tomb: o.n.tomb}
 	}
-	return sorted
+	return es
 }
 
 // keyOrd is a key's first 16 bytes as two big-endian integers (zero
-// padded) and the index of its entry.
+// padded) and its node.
 type keyOrd struct {
 	hi, lo uint64
-	i      int32
+	n      *slNode
 }
 
 // radixMin is the length from which sortKeyOrds sorts by radix.
 const radixMin = 256
 
-// sortKeyOrds sorts ks by hi, lo, then by cmp of their entries, and returns
+// sortKeyOrds sorts ks by key (hi, lo, then the whole keys), and returns
 // the sorted slice (ks or a slice of the same length).
 //
 // From radixMin entries it sorts by least-significant-digit radix on the
@@ -477,8 +476,8 @@ const radixMin = 256
 // sorts tens of thousands of keys per store, for which the comparison
 // sort took 190 ns a key. The radix sort is stable, so entries whose 16
 // bytes tie are then in input order, and each run of them is sorted by
-// cmp.
-func sortKeyOrds(ks []keyOrd, cmp func(i, j int32) int) []keyOrd {
+// whole keys.
+func sortKeyOrds(ks []keyOrd) []keyOrd {
 	byPrefix := func(a, b keyOrd) int {
 		switch {
 		case a.hi < b.hi:
@@ -497,7 +496,7 @@ func sortKeyOrds(ks []keyOrd, cmp func(i, j int32) int) []keyOrd {
 			if c := byPrefix(a, b); c != 0 {
 				return c
 			}
-			return cmp(a.i, b.i)
+			return strings.Compare(a.n.key, b.n.key)
 		})
 		return ks
 	}
@@ -537,7 +536,7 @@ func sortKeyOrds(ks []keyOrd, cmp func(i, j int32) int) []keyOrd {
 			j++
 		}
 		if j-i > 1 {
-			slices.SortFunc(src[i:j], func(a, b keyOrd) int { return cmp(a.i, b.i) })
+			slices.SortFunc(src[i:j], func(a, b keyOrd) int { return strings.Compare(a.n.key, b.n.key) })
 		}
 		i = j
 	}
