@@ -6,6 +6,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -398,16 +399,54 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 		return nil
 	}
 	// Only the dirty entries, in key order; one changelog record each.
-	for _, e := range s.cache.takeDirty() {
-		k := keyBytes(e.key)
-		if emit != nil {
-			emit(k, e.value)
+	sc := flushScratchPool.Get().(*flushScratch)
+	defer sc.release()
+	order := s.cache.takeDirty(sc)
+	for len(order) > 0 {
+		// Copy the next entries in a loop of their own (see takeDirty).
+		chunk := order[:min(len(order), flushChunk)]
+		order = order[len(chunk):]
+		es := sc.es[:len(chunk)]
+		for j, o := range chunk {
+			es[j] = flushEntry{key: o.n.key, value: o.n.value, tomb: o.n.tomb}
 		}
-		if err := s.b.stage(k, e.value, e.tomb); err != nil {
-			return err
+		for _, e := range es {
+			k := keyBytes(e.key)
+			if emit != nil {
+				emit(k, e.value)
+			}
+			if err := s.b.stage(k, e.value, e.tomb); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// flushChunk is how many entries Flush copies at a time.
+const flushChunk = 1024
+
+// flushScratch holds the arrays a flush sorts its entries in (48 bytes
+// per entry) and copies them to (flushChunk entries). They are reused
+// from flush to flush (flushScratchPool) rather than allocated each time:
+// a commit over a million keys flushes tens of thousands of entries per
+// store, and copies of all of them (96 bytes per entry in all) made at
+// each flush raised the peak RSS of BenchmarkMemory1MKeys.
+type flushScratch struct {
+	idx, tmp []keyOrd
+	es       []flushEntry // flushChunk long
+}
+
+var flushScratchPool = sync.Pool{New: func() any { return &flushScratch{es: make([]flushEntry, flushChunk)} }}
+
+// release clears the scratch, which must not keep the cache's nodes,
+// keys and values, and returns it to the pool.
+func (sc *flushScratch) release() {
+	clear(sc.idx)
+	clear(sc.tmp)
+	clear(sc.es)
+	sc.idx, sc.tmp = sc.idx[:0], sc.tmp[:0]
+	flushScratchPool.Put(sc)
 }
 
 // flushEntry is a dirty entry as Flush hands it on.
@@ -417,26 +456,23 @@ type flushEntry struct {
 	tomb  bool
 }
 
-// takeDirty marks every dirty entry clean and returns copies of them
-// (key, value, tombstone) in key order.
+// takeDirty marks every dirty entry clean and returns them in key order,
+// in sc's arrays.
 //
 // It reads the nodes once, in the order they became dirty, which for new
 // keys is the order of their slabs in memory, noting each key's first 16
-// bytes as two integers and marking the node clean; sorts that index
-// (sortKeyOrds); and copies key, value and tombstone mark of each node in
-// its order, in a loop of its own. Sorting pointers to the nodes and then
-// following them from the flush loop read each node at a random place in
-// memory, and each read waited for memory between two produces; in a
-// loop that does nothing else the reads overlap. Copying the entries
-// before the sort and sorting an index of the copies cost as much CPU
-// and held half as much memory again; sorting the copies themselves was
-// slower. With a million keys, the sort and those
-// cache misses were a third of the commit's CPU. String comparisons
-// alone were an eighth of the CPU of a count over a million keys, and 8
-// bytes left the keys of that benchmark ("c00000000") tied in groups of
-// ten.
-func (c *writeCache) takeDirty() []flushEntry {
-	idx := make([]keyOrd, 0, c.dirtyCount)
+// bytes as two integers and marking the node clean, and sorts that index
+// (sortKeyOrds). Flush then copies key, value and tombstone mark of each
+// node in that order, flushChunk entries at a time, in a loop of its own:
+// following the nodes in key order from the loop that produces read each
+// one at a random place in memory, and each read waited for memory
+// between two produces; in a loop that does nothing else the reads
+// overlap. With a million keys, the sort and those cache misses were a
+// third of the commit's CPU. String comparisons alone were an eighth of
+// the CPU of a count over a million keys, and 8 bytes left the keys of
+// that benchmark ("c00000000") tied in groups of ten.
+func (c *writeCache) takeDirty(sc *flushScratch) []keyOrd {
+	idx := slices.Grow(sc.idx[:0], c.dirtyCount)
 	for _, n := range c.dirty {
 		if !n.dirty { // cleared by DeleteRange
 			continue
@@ -449,12 +485,9 @@ func (c *writeCache) takeDirty() []flushEntry {
 	clear(c.dirty)
 	c.dirty = c.dirty[:0]
 	c.dirtyCount, c.dirtyBytes = 0, 0
-	idx = sortKeyOrds(idx)
-	es := make([]flushEntry, len(idx))
-	for j, o := range idx {
-		es[j] = flushEntry{key: o.n.key, value: o.n.value, tomb: o.n.tomb}
-	}
-	return es
+	sc.tmp = slices.Grow(sc.tmp[:0], len(idx))[:len(idx)]
+	sc.idx = idx
+	return sortKeyOrds(idx, sc.tmp)
 }
 
 // keyOrd is a key's first 16 bytes as two big-endian integers (zero
@@ -468,7 +501,7 @@ type keyOrd struct {
 const radixMin = 256
 
 // sortKeyOrds sorts ks by key (hi, lo, then the whole keys), and returns
-// the sorted slice (ks or a slice of the same length).
+// the sorted slice: ks or tmp, which must be as long as ks.
 //
 // From radixMin entries it sorts by least-significant-digit radix on the
 // 16 bytes, one byte a pass, skipping the bytes that are the same in every
@@ -477,7 +510,7 @@ const radixMin = 256
 // sort took 190 ns a key. The radix sort is stable, so entries whose 16
 // bytes tie are then in input order, and each run of them is sorted by
 // whole keys.
-func sortKeyOrds(ks []keyOrd) []keyOrd {
+func sortKeyOrds(ks, tmp []keyOrd) []keyOrd {
 	byPrefix := func(a, b keyOrd) int {
 		switch {
 		case a.hi < b.hi:
@@ -513,7 +546,7 @@ func sortKeyOrds(ks []keyOrd) []keyOrd {
 			counts[8+d][byte(k.hi>>(8*d))]++
 		}
 	}
-	src, dst := ks, make([]keyOrd, len(ks))
+	src, dst := ks, tmp
 	for d := range 16 {
 		c := &counts[d]
 		if int(c[digit(src[0], d)]) == len(src) {

@@ -991,9 +991,9 @@ func TestTakeDirty(t *testing.T) {
 		c.set([]byte(tied[j]), nil, true)
 	}
 	var got []string
-	for _, e := range c.takeDirty() {
-		require.True(t, e.tomb)
-		got = append(got, e.key)
+	for _, o := range c.takeDirty(new(flushScratch)) {
+		require.True(t, o.n.tomb)
+		got = append(got, o.n.key)
 	}
 	require.Equal(t, tied, got)
 	for _, n := range []int{1, 13, radixMin - 1, radixMin, len(all)} {
@@ -1011,16 +1011,16 @@ func TestTakeDirty(t *testing.T) {
 			for _, j := range rng.Perm(len(keys)) {
 				c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
 			}
-			es := c.takeDirty()
 			got := make([]string, 0, len(keys))
-			for _, e := range es {
-				require.Equal(t, e.key+"=", string(e.value))
-				got = append(got, e.key)
+			for _, o := range c.takeDirty(new(flushScratch)) {
+				require.Equal(t, o.n.key+"=", string(o.n.value))
+				require.False(t, o.n.dirty)
+				got = append(got, o.n.key)
 			}
 			require.Equal(t, keys, got)
 			require.Zero(t, c.dirtyCount)
 			require.Zero(t, c.dirtyBytes)
-			require.Empty(t, c.takeDirty())
+			require.Empty(t, c.takeDirty(new(flushScratch)))
 		})
 	}
 }
