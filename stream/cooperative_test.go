@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,18 +327,7 @@ func TestScaleChild(t *testing.T) {
 	if os.Getenv(scaleChildEnv) == "" {
 		t.Skip("runs only as the scale-out test's child process")
 	}
-	cfg := scaleConfig(os.Getenv(scaleChildEnv), strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"))
-	app, err := stream.New(scaleTopology(), cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "scale child:", err)
-		os.Exit(3)
-	}
+	runChild("scale child", scaleTopology(), scaleConfig(os.Getenv(scaleChildEnv), strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR")))
 }
 
 // startScaleChild starts the scale-out test's instance id as a child

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -119,18 +118,7 @@ func TestSoakChild(t *testing.T) {
 	if os.Getenv(soakChildEnv) == "" {
 		t.Skip("runs only as the crash soak's child process")
 	}
-	cfg := soakConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"), os.Getenv("BROOK_INSTANCE_ID"))
-	app, err := stream.New(soakTopology(), cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	if err := app.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "soak child:", err)
-		os.Exit(3)
-	}
+	runChild("soak child", soakTopology(), soakConfig(strings.Split(os.Getenv("BROOK_BROKERS"), ","), os.Getenv("BROOK_STATE_DIR"), os.Getenv("BROOK_INSTANCE_ID")))
 }
 
 func TestCrashSoak(t *testing.T) {

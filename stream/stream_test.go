@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +27,23 @@ func start(t *testing.T, k *kafkatest.Kafka, b *stream.Builder, cfg stream.Confi
 	t.Helper()
 	_, stop := startApp(t, k, b, cfg)
 	return stop
+}
+
+// runChild runs an App over b as a test's child process until SIGTERM; if
+// the App cannot be made or Run fails, the process exits with status 2 or
+// 3 and says why, prefixed with name.
+func runChild(name string, b *stream.Builder, cfg stream.Config) {
+	app, err := stream.New(b, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(3)
+	}
 }
 
 // startApp is start, and also returns the running App (for its Metrics).
