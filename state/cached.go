@@ -6,7 +6,6 @@ import (
 	"iter"
 	"slices"
 	"strings"
-	"sync"
 	"unsafe"
 )
 
@@ -70,12 +69,6 @@ type writeCache struct {
 	bytes      int       // all entries
 	dirtyBytes int
 	dirtyCount int
-	nodes      []slNode // the unused rest of the current slab of nodes
-	keys       []byte   // the unused rest of the current slab of key bytes
-	// absent is the key of the last Get that found no entry, while
-	// absentValid (no set since).
-	absent      []byte
-	absentValid bool
 }
 
 func newWriteCache() writeCache {
@@ -88,18 +81,12 @@ func entrySize(n *slNode) int { return cacheEntryOverhead + len(n.key) + len(n.v
 // It reports whether the cache held no put of key before (no entry, or a
 // delete).
 func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
-	var n *slNode
-	ok := false
-	if c.absentValid && string(key) == string(c.absent) {
-		// The Get just before found no entry, and nothing was set since.
-	} else {
-		n, ok = c.m[string(key)]
-	}
-	c.absentValid = false
+	n, ok := c.m[string(key)]
 	fresh = !ok || n.tomb
 	if !ok {
-		n = c.newNode(key)
-		c.m[n.key] = n
+		ks := string(key)
+		n = &slNode{key: ks}
+		c.m[ks] = n
 		c.unlinked = append(c.unlinked, n)
 	} else {
 		c.bytes -= entrySize(n)
@@ -111,18 +98,11 @@ func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	if !n.dirty {
 		c.dirty = append(c.dirty, n)
 	}
-	switch {
-	case del:
+	if del {
 		n.value = nil
-	case !ok:
-		// A new node's first value goes to the slab of its key.
-		n.value = c.slabBytes(value)
-	default:
+	} else {
 		// Always a fresh non-nil slice: earlier values handed out stay valid
-		// and an empty value is distinguishable from a tombstone. An
-		// updated value gets an allocation of its own, not a slab's room: a
-		// slab stays as long as any of its bytes, and with few keys updated
-		// often most of a slab would be values replaced since.
+		// and an empty value is distinguishable from a tombstone.
 		n.value = make([]byte, len(value))
 		copy(n.value, value)
 	}
@@ -133,62 +113,6 @@ func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	c.dirtyBytes += sz
 	c.dirtyCount++
 	return fresh
-}
-
-// noteAbsent remembers that key has no entry, so that a set of the same
-// key right after skips its map lookup (a Get that misses, then a Put of
-// the same key, is how an aggregation meets a new key).
-func (c *writeCache) noteAbsent(key []byte) {
-	c.absent = append(c.absent[:0], key...)
-	c.absentValid = true
-}
-
-// Nodes and their keys are allocated from slabs rather than one by one:
-// with many distinct keys, nearly every record adds a node, and three
-// allocations per record (node, key, value) were a tenth of the CPU of a
-// count over a million keys with the GC work they bring. A slab lives
-// until its last node is unreferenced; the cache drops its nodes together
-// (dropClean, reset), so slabs die together too.
-const (
-	nodeSlab = 128
-	keySlab  = 4096
-)
-
-// newNode returns a new node with a copy of key.
-func (c *writeCache) newNode(key []byte) *slNode {
-	if len(c.nodes) == 0 {
-		c.nodes = make([]slNode, nodeSlab)
-	}
-	n := &c.nodes[0]
-	c.nodes = c.nodes[1:]
-	n.key = c.keyString(key)
-	return n
-}
-
-// keyString returns a string copy of key, from the key slab when small.
-func (c *writeCache) keyString(key []byte) string {
-	if len(key) == 0 {
-		return ""
-	}
-	b := c.slabBytes(key)
-	return unsafe.String(&b[0], len(b))
-}
-
-// slabBytes returns a non-nil copy of b, from the key slab when small.
-func (c *writeCache) slabBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return []byte{}
-	}
-	if len(b) > keySlab/16 {
-		return bytes.Clone(b)
-	}
-	if len(c.keys) < len(b) {
-		c.keys = make([]byte, keySlab)
-	}
-	d := c.keys[:len(b):len(b)]
-	c.keys = c.keys[len(b):]
-	copy(d, b)
-	return d
 }
 
 // ordered links the unlinked entries into the skiplist and returns it.
@@ -212,10 +136,7 @@ func (c *writeCache) dropClean() {
 	// for them, rather than grow it step by step again.
 	hint := len(c.m)
 	if c.dirtyCount == 0 {
-		// The slices' arrays too: a commit interval fills them as far again.
-		clear(c.unlinked)
-		clear(c.dirty)
-		*c = writeCache{m: make(map[string]*slNode, hint), list: newSkiplist(), unlinked: c.unlinked[:0], dirty: c.dirty[:0]}
+		*c = writeCache{m: make(map[string]*slNode, hint), list: newSkiplist()}
 		return
 	}
 	kept := writeCache{m: make(map[string]*slNode, hint), list: newSkiplist()}
@@ -224,8 +145,7 @@ func (c *writeCache) dropClean() {
 			continue
 		}
 		// A fresh node: the old one may still be linked in the old list.
-		k := kept.newNode(keyBytes(n.key)) // its own copy: the old slab can go
-		k.value, k.tomb, k.dirty = n.value, n.tomb, true
+		k := &slNode{key: n.key, value: n.value, tomb: n.tomb, dirty: true}
 		kept.m[k.key] = k
 		kept.unlinked = append(kept.unlinked, k)
 		kept.dirty = append(kept.dirty, k)
@@ -297,14 +217,9 @@ func (s *CachedStore) Get(key []byte) ([]byte, bool, error) {
 	}
 	s.misses++
 	if s.filter != nil && !s.filter.mayContain(key) {
-		s.cache.noteAbsent(key)
 		return nil, false, nil
 	}
-	v, ok, err := s.b.get(key)
-	if err == nil {
-		s.cache.noteAbsent(key)
-	}
-	return v, ok, err
+	return s.b.get(key)
 }
 
 // CacheStats returns how many Gets the write-back cache answered (hits)
@@ -399,181 +314,25 @@ func (s *CachedStore) Flush(emit func(key, value []byte)) error {
 		return nil
 	}
 	// Only the dirty entries, in key order; one changelog record each.
-	sc := flushScratchPool.Get().(*flushScratch)
-	defer sc.release()
-	order := s.cache.takeDirty(sc)
-	for len(order) > 0 {
-		// Copy the next entries in a loop of their own (see takeDirty).
-		chunk := order[:min(len(order), flushChunk)]
-		order = order[len(chunk):]
-		es := sc.es[:len(chunk)]
-		for j, o := range chunk {
-			es[j] = flushEntry{key: o.n.key, value: o.n.value, tomb: o.n.tomb}
-		}
-		for _, e := range es {
-			k := keyBytes(e.key)
-			if emit != nil {
-				emit(k, e.value)
-			}
-			if err := s.b.stage(k, e.value, e.tomb); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// flushChunk is how many entries Flush copies at a time.
-const flushChunk = 1024
-
-// flushScratch holds the arrays a flush sorts its entries in (48 bytes
-// per entry) and copies them to (flushChunk entries). They are reused
-// from flush to flush (flushScratchPool) rather than allocated each time:
-// a commit over a million keys flushes tens of thousands of entries per
-// store, and copies of all of them (96 bytes per entry in all) made at
-// each flush raised the peak RSS of BenchmarkMemory1MKeys.
-type flushScratch struct {
-	idx, tmp []keyOrd
-	es       []flushEntry // flushChunk long
-}
-
-var flushScratchPool = sync.Pool{New: func() any { return &flushScratch{es: make([]flushEntry, flushChunk)} }}
-
-// release clears the scratch, which must not keep the cache's nodes,
-// keys and values, and returns it to the pool.
-func (sc *flushScratch) release() {
-	clear(sc.idx)
-	clear(sc.tmp)
-	clear(sc.es)
-	sc.idx, sc.tmp = sc.idx[:0], sc.tmp[:0]
-	flushScratchPool.Put(sc)
-}
-
-// flushEntry is a dirty entry as Flush hands it on.
-type flushEntry struct {
-	key   string
-	value []byte
-	tomb  bool
-}
-
-// takeDirty marks every dirty entry clean and returns them in key order,
-// in sc's arrays.
-//
-// It reads the nodes once, in the order they became dirty, which for new
-// keys is the order of their slabs in memory, noting each key's first 16
-// bytes as two integers and marking the node clean, and sorts that index
-// (sortKeyOrds). Flush then copies key, value and tombstone mark of each
-// node in that order, flushChunk entries at a time, in a loop of its own:
-// following the nodes in key order from the loop that produces read each
-// one at a random place in memory, and each read waited for memory
-// between two produces; in a loop that does nothing else the reads
-// overlap. With a million keys, the sort and those cache misses were a
-// third of the commit's CPU. String comparisons alone were an eighth of
-// the CPU of a count over a million keys, and 8 bytes left the keys of
-// that benchmark ("c00000000") tied in groups of ten.
-func (c *writeCache) takeDirty(sc *flushScratch) []keyOrd {
-	idx := slices.Grow(sc.idx[:0], c.dirtyCount)
-	for _, n := range c.dirty {
-		if !n.dirty { // cleared by DeleteRange
+	sortByKey(s.cache.dirty)
+	for _, n := range s.cache.dirty {
+		if !n.dirty {
 			continue
 		}
-		var b [16]byte
-		copy(b[:], n.key)
-		idx = append(idx, keyOrd{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), n})
+		k := keyBytes(n.key)
+		if emit != nil {
+			emit(k, n.value)
+		}
+		if err := s.b.stage(k, n.value, n.tomb); err != nil {
+			return err
+		}
 		n.dirty = false
+		s.cache.dirtyCount--
+		s.cache.dirtyBytes -= entrySize(n)
 	}
-	clear(c.dirty)
-	c.dirty = c.dirty[:0]
-	c.dirtyCount, c.dirtyBytes = 0, 0
-	sc.tmp = slices.Grow(sc.tmp[:0], len(idx))[:len(idx)]
-	sc.idx = idx
-	return sortKeyOrds(idx, sc.tmp)
-}
-
-// keyOrd is a key's first 16 bytes as two big-endian integers (zero
-// padded) and its node.
-type keyOrd struct {
-	hi, lo uint64
-	n      *slNode
-}
-
-// radixMin is the length from which sortKeyOrds sorts by radix.
-const radixMin = 256
-
-// sortKeyOrds sorts ks by key (hi, lo, then the whole keys), and returns
-// the sorted slice: ks or tmp, which must be as long as ks.
-//
-// From radixMin entries it sorts by least-significant-digit radix on the
-// 16 bytes, one byte a pass, skipping the bytes that are the same in every
-// key (padding, shared prefixes): a commit of a count over a million keys
-// sorts tens of thousands of keys per store, for which the comparison
-// sort took 190 ns a key. The radix sort is stable, so entries whose 16
-// bytes tie are then in input order, and each run of them is sorted by
-// whole keys.
-func sortKeyOrds(ks, tmp []keyOrd) []keyOrd {
-	byPrefix := func(a, b keyOrd) int {
-		switch {
-		case a.hi < b.hi:
-			return -1
-		case a.hi > b.hi:
-			return 1
-		case a.lo < b.lo:
-			return -1
-		case a.lo > b.lo:
-			return 1
-		}
-		return 0
-	}
-	if len(ks) < radixMin {
-		slices.SortFunc(ks, func(a, b keyOrd) int {
-			if c := byPrefix(a, b); c != 0 {
-				return c
-			}
-			return strings.Compare(a.n.key, b.n.key)
-		})
-		return ks
-	}
-	digit := func(k keyOrd, d int) byte { // d = 0 is the last of the 16 bytes
-		if d < 8 {
-			return byte(k.lo >> (8 * d))
-		}
-		return byte(k.hi >> (8 * (d - 8)))
-	}
-	var counts [16][256]int32
-	for _, k := range ks {
-		for d := range 8 {
-			counts[d][byte(k.lo>>(8*d))]++
-			counts[8+d][byte(k.hi>>(8*d))]++
-		}
-	}
-	src, dst := ks, tmp
-	for d := range 16 {
-		c := &counts[d]
-		if int(c[digit(src[0], d)]) == len(src) {
-			continue // the same byte in every key
-		}
-		var sum int32
-		for b := range c {
-			c[b], sum = sum, sum+c[b]
-		}
-		for _, k := range src {
-			b := digit(k, d)
-			dst[c[b]] = k
-			c[b]++
-		}
-		src, dst = dst, src
-	}
-	for i := 0; i < len(src); {
-		j := i + 1
-		for j < len(src) && byPrefix(src[i], src[j]) == 0 {
-			j++
-		}
-		if j-i > 1 {
-			slices.SortFunc(src[i:j], func(a, b keyOrd) int { return strings.Compare(a.n.key, b.n.key) })
-		}
-		i = j
-	}
-	return src
+	clear(s.cache.dirty)
+	s.cache.dirty = s.cache.dirty[:0]
+	return nil
 }
 
 // afterCommit drops clean entries if the cache is over budget.
@@ -698,6 +457,35 @@ func (s *CachedStore) ApproximateCount() int64 {
 
 // Err returns the first error met by an iteration over this store, or nil.
 func (s *CachedStore) Err() error { return s.err.get() }
+
+// sortByKey sorts nodes by key. It compares the first 8 bytes of the keys
+// as integers, and the whole keys only when those are equal: with many
+// keys, sorting a commit's dirty entries by string comparisons alone was
+// an eighth of the CPU of a count (BenchmarkCountCardinality, 1M keys).
+func sortByKey(nodes []*slNode) {
+	type pn struct {
+		p uint64
+		n *slNode
+	}
+	ps := make([]pn, len(nodes))
+	for i, n := range nodes {
+		var b [8]byte
+		copy(b[:], n.key)
+		ps[i] = pn{binary.BigEndian.Uint64(b[:]), n}
+	}
+	slices.SortFunc(ps, func(a, b pn) int {
+		if a.p != b.p {
+			if a.p < b.p {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.n.key, b.n.key)
+	})
+	for i := range ps {
+		nodes[i] = ps[i].n
+	}
+}
 
 // keyBytes returns the bytes of an immutable string without copying. The
 // result must not be modified.

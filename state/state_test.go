@@ -961,66 +961,28 @@ func TestKeyFilterFalsePositives(t *testing.T) {
 	require.Nil(t, newKeyFilter(minFilterBytes-1))
 }
 
-// TestTakeDirty: the dirty entries of a flush come out in byte order,
-// short keys, NUL bytes and long shared prefixes (beyond the 16 bytes
-// compared as integers) included, by the comparison sort (fewer than
-// radixMin keys) and by the radix sort, and are clean afterwards.
-func TestTakeDirty(t *testing.T) {
+// TestSortByKey: the dirty entries of a flush come out in byte order,
+// short keys, NUL bytes and long shared prefixes included.
+func TestSortByKey(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	all := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff",
-		"\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b", "abcdefghabcdefgh", "abcdefghabcdefgh\x00", "abcdefghabcdefgha"}
-	for range 3000 {
-		k := make([]byte, rng.IntN(20))
+	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b"}
+	for range 2000 {
+		k := make([]byte, rng.IntN(12))
 		for i := range k {
 			k[i] = "ab\x00\xff"[rng.IntN(4)]
 		}
-		all = append(all, string(k))
+		keys = append(keys, string(k))
 	}
-	slices.Sort(all)
-	all = slices.Compact(all)
-	// Keys that tie on their first 16 bytes, as many as the radix sort
-	// sorts.
-	tied := make([]string, radixMin)
-	for i := range tied {
-		tied[i] = fmt.Sprintf("%016d%d", 7, rng.IntN(1_000_000))
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	nodes := make([]*slNode, len(keys))
+	for i, j := range rng.Perm(len(keys)) {
+		nodes[i] = &slNode{key: keys[j]}
 	}
-	slices.Sort(tied)
-	tied = slices.Compact(tied)
-	c := newWriteCache()
-	for _, j := range rng.Perm(len(tied)) {
-		c.set([]byte(tied[j]), nil, true)
+	sortByKey(nodes)
+	got := make([]string, len(nodes))
+	for i, n := range nodes {
+		got[i] = n.key
 	}
-	var got []string
-	for _, o := range c.takeDirty(new(flushScratch)) {
-		require.True(t, o.n.tomb)
-		got = append(got, o.n.key)
-	}
-	require.Equal(t, tied, got)
-	for _, n := range []int{1, 13, radixMin - 1, radixMin, len(all)} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			keys := slices.Clone(all[:13]) // the hand-picked ones, then random ones
-			for _, j := range rng.Perm(len(all))[:n] {
-				keys = append(keys, all[j])
-			}
-			slices.Sort(keys)
-			keys = slices.Compact(keys)
-			if len(keys) > n {
-				keys = keys[len(keys)-n:]
-			}
-			c := newWriteCache()
-			for _, j := range rng.Perm(len(keys)) {
-				c.set([]byte(keys[j]), []byte(keys[j]+"="), false)
-			}
-			got := make([]string, 0, len(keys))
-			for _, o := range c.takeDirty(new(flushScratch)) {
-				require.Equal(t, o.n.key+"=", string(o.n.value))
-				require.False(t, o.n.dirty)
-				got = append(got, o.n.key)
-			}
-			require.Equal(t, keys, got)
-			require.Zero(t, c.dirtyCount)
-			require.Zero(t, c.dirtyBytes)
-			require.Empty(t, c.takeDirty(new(flushScratch)))
-		})
-	}
+	require.Equal(t, keys, got)
 }

@@ -37,16 +37,6 @@ type Config struct {
 	// ClientOpts are extra franz-go client options, for TLS, SASL, client
 	// id, and the like. brook sets the consumer group, balancer, commit and
 	// isolation options itself: do not pass those.
-	//
-	// Records brook produces (output and changelog topics) are compressed
-	// with franz-go's default codec, snappy. With a broker on the same
-	// machine and CPU to spare for nothing else,
-	// kgo.ProducerBatchCompression(kgo.NoCompression()) saved about 0.1 µs
-	// of CPU per input record of a count over a million keys, which
-	// produces two records per input record (2-3% of its CPU;
-	// docs/ARCHITECTURE.md decision 67), at the cost of batches about
-	// twice as large on the network and on the brokers' disks for small
-	// records.
 	ClientOpts []kgo.Opt
 
 	// Logger receives brook's logs, grouped by subsystem (kgo for the Kafka
