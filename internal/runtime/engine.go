@@ -128,9 +128,8 @@ type Engine struct {
 
 	prodErr atomic.Pointer[error]
 	ran     atomic.Bool
-	// clSlab is what is left of flushStores' slab of changelog records
-	// when it flushes the tasks one after another; used under mu by the
-	// commit only (a parallel flush gives each goroutine a slab).
+	// clSlab is what is left of flushStores' slab of changelog records;
+	// used under mu by the commit only.
 	clSlab    []kgo.Record
 	commitNow atomic.Bool // a store's cache is over budget
 	// abortDue is set by a revoke that left the open transaction to the
