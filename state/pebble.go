@@ -102,7 +102,7 @@ type Options struct {
 	// of DefaultPrivateCacheSize.
 	Cache *Cache
 	// MemTableSize is the Pebble memtable size in bytes. Default
-	// DefaultMemTableSize (4 MiB). At most two memtables per DB are normally
+	// DefaultMemTableSize (8 MiB). At most two memtables per DB are normally
 	// in memory.
 	MemTableSize int
 	// Logger receives Pebble's log messages (Infof at Debug, since Pebble

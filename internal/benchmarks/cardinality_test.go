@@ -18,6 +18,7 @@ var (
 	flagCardKeys    = flag.String("card-keys", "10000,1000000", "comma-separated distinct key counts of BenchmarkCountCardinality")
 	flagCardRecords = flag.Int("card-records", 1_000_000, "input records of each input of BenchmarkCountCardinality, whatever its key count")
 	flagCardVerify  = flag.Int("card-verify", 2_000_000, "BenchmarkCountCardinality reads back and checks every output record of inputs up to this many records (larger ones: the output count only)")
+	flagCardWorkers = flag.Int("card-workers", 0, "Config.Workers of BenchmarkCountCardinality's Apps (0: the default)")
 )
 
 // BenchmarkCountCardinality measures the count by key as the number of
@@ -78,8 +79,19 @@ func BenchmarkCountCardinality(b *testing.B) {
 			&side{name: "raw-" + name, run: func(iter int, out string) (runResult, error) {
 				return runRaw(&re, counter(out), out, fmt.Sprintf("card-raw-%s-%d", name, iter), int64(n))
 			}},
+			&side{name: "rawstate-" + name, run: func(iter int, out string) (runResult, error) {
+				changelog := fmt.Sprintf("card-rawstate-%s-%d-changelog", name, iter)
+				re.createTopic(changelog)
+				dc := newDurableCounter(out, changelog, b.TempDir())
+				r, err := runRawHook(&re, dc.work, dc.flush, out, fmt.Sprintf("card-rawstate-%s-%d", name, iter), int64(n))
+				if cerr := dc.close(); err == nil {
+					err = cerr
+				}
+				re.deleteTopics(changelog)
+				return r, err
+			}},
 			&side{name: "brook-alo-" + name, run: func(iter int, out string) (runResult, error) {
-				cfg := stream.Config{AppID: fmt.Sprintf("card-alo-%s-%d", name, iter), Guarantee: stream.AtLeastOnce, StateDir: b.TempDir(), CommitInterval: commitInterval}
+				cfg := stream.Config{AppID: fmt.Sprintf("card-alo-%s-%d", name, iter), Guarantee: stream.AtLeastOnce, StateDir: b.TempDir(), CommitInterval: commitInterval, Workers: *flagCardWorkers}
 				r, err := runBrook(&re, countTopology(input, out), cfg, out, int64(n))
 				if err == nil && n <= *flagCardVerify {
 					err = verifyCardinality(&re, out, n, k)
@@ -87,7 +99,7 @@ func BenchmarkCountCardinality(b *testing.B) {
 				return r, err
 			}},
 			&side{name: "brook-eos-" + name, run: func(iter int, out string) (runResult, error) {
-				cfg := stream.Config{AppID: fmt.Sprintf("card-eos-%s-%d", name, iter), Guarantee: stream.ExactlyOnce, StateDir: b.TempDir(), CommitInterval: commitInterval}
+				cfg := stream.Config{AppID: fmt.Sprintf("card-eos-%s-%d", name, iter), Guarantee: stream.ExactlyOnce, StateDir: b.TempDir(), CommitInterval: commitInterval, Workers: *flagCardWorkers}
 				r, err := runBrook(&re, countTopology(input, out), cfg, out, int64(n))
 				if err == nil && n <= *flagCardVerify {
 					err = verifyCardinality(&re, out, n, k)
@@ -102,9 +114,11 @@ func BenchmarkCountCardinality(b *testing.B) {
 	for _, k := range counts {
 		name := keyCountName(k)
 		ratio(b, sides, "brook-alo-"+name, "raw-"+name, "alo/raw-"+name)
+		ratio(b, sides, "brook-alo-"+name, "rawstate-"+name, "alo/rawstate-"+name)
 		ratio(b, sides, "brook-eos-"+name, "brook-alo-"+name, "eos/alo-"+name)
 		if name != first {
 			ratio(b, sides, "brook-alo-"+name, "brook-alo-"+first, "alo-"+name+"/alo-"+first)
+			ratio(b, sides, "rawstate-"+name, "rawstate-"+first, "rawstate-"+name+"/rawstate-"+first)
 			ratio(b, sides, "brook-eos-"+name, "brook-eos-"+first, "eos-"+name+"/eos-"+first)
 		}
 	}

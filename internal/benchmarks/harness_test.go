@@ -446,6 +446,12 @@ func counter(output string) recordFunc {
 // CommitOffsetsSync of the offsets polled so far. It returns once it consumed n records and every record it
 // produced is acknowledged, after a final commit.
 func rawPipe(ctx context.Context, addrs []string, input, group string, n int, commitEvery time.Duration, work recordFunc, extra ...kgo.Opt) (st pipeStats, err error) {
+	return rawPipeHook(ctx, addrs, input, group, n, commitEvery, work, nil, extra...)
+}
+
+// rawPipeHook is rawPipe calling beforeCommit, if not nil, at each commit
+// before the producer is flushed, with the pipe's produce.
+func rawPipeHook(ctx context.Context, addrs []string, input, group string, n int, commitEvery time.Duration, work recordFunc, beforeCommit func(produce func(*kgo.Record)) error, extra ...kgo.Opt) (st pipeStats, err error) {
 	start := time.Now()
 	cl, err := kgo.NewClient(append(append(rawOpts(addrs, input, group), kgo.DisableAutoCommit()), extra...)...)
 	if err != nil {
@@ -468,6 +474,11 @@ func rawPipe(ctx context.Context, addrs []string, input, group string, n int, co
 
 	offsets := map[string]map[int32]kgo.EpochOffset{input: {}}
 	commit := func() error {
+		if beforeCommit != nil {
+			if err := beforeCommit(produce); err != nil {
+				return err
+			}
+		}
 		if err := cl.Flush(ctx); err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
@@ -730,6 +741,11 @@ func runBrookThen(e *env, b *stream.Builder, cfg stream.Config, output string, w
 // record is acknowledged (the same hook counts). It also checks the pipe's
 // own counts and the output topic.
 func runRaw(e *env, work recordFunc, output, group string, want int64) (runResult, error) {
+	return runRawHook(e, work, nil, output, group, want)
+}
+
+// runRawHook is runRaw over rawPipeHook with beforeCommit.
+func runRawHook(e *env, work recordFunc, beforeCommit func(produce func(*kgo.Record)) error, output, group string, want int64) (runResult, error) {
 	acks := newAckCounter(output, want)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), runTimeout(e.records),
 		fmt.Errorf("timed out after %v", runTimeout(e.records)))
@@ -742,7 +758,7 @@ func runRaw(e *env, work recordFunc, output, group string, want int64) (runResul
 	errc := make(chan error, 1)
 	cpu0, start := cpuTime(), time.Now()
 	go pprof.Do(ctx, pprof.Labels("pipeline", "raw"), func(ctx context.Context) {
-		st, err := rawPipe(ctx, e.addrs, e.input, group, e.records, commitInterval, work, kgo.WithHooks(acks))
+		st, err := rawPipeHook(ctx, e.addrs, e.input, group, e.records, commitInterval, work, beforeCommit, kgo.WithHooks(acks))
 		resc <- pipeResult{st, err}
 		if err != nil {
 			errc <- err
