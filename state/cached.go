@@ -96,13 +96,9 @@ func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	c.absentValid = false
 	fresh = !ok || n.tomb
 	if !ok {
-		n = &slNode{}
-		if del {
-			n.key = string(key)
-		} else {
-			n.key, n.value = keyValueCopy(key, value)
-		}
-		c.m[n.key] = n
+		ks := string(key)
+		n = &slNode{key: ks}
+		c.m[ks] = n
 		c.unlinked = append(c.unlinked, n)
 	} else {
 		c.bytes -= entrySize(n)
@@ -114,12 +110,9 @@ func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	if !n.dirty {
 		c.dirty = append(c.dirty, n)
 	}
-	switch {
-	case del:
+	if del {
 		n.value = nil
-	case !ok:
-		// keyValueCopy did it.
-	default:
+	} else {
 		// Always a fresh non-nil slice: earlier values handed out stay valid
 		// and an empty value is distinguishable from a tombstone.
 		n.value = make([]byte, len(value))
@@ -132,24 +125,6 @@ func (c *writeCache) set(key, value []byte, del bool) (fresh bool) {
 	c.dirtyBytes += sz
 	c.dirtyCount++
 	return fresh
-}
-
-// keyValueCopy returns copies of key and value in one allocation: with
-// many distinct keys nearly every record adds an entry, and each
-// allocation costs CPU and GC work. The two share nothing else: the
-// buffer holds no pointers, so what keeps it (the entry, a value handed
-// out) keeps only these bytes, at most the key's when the value was
-// replaced since. The value is non-nil, and full (appending to it
-// copies).
-func keyValueCopy(key, value []byte) (string, []byte) {
-	buf := make([]byte, len(key)+len(value))
-	copy(buf, key)
-	copy(buf[len(key):], value)
-	v := buf[len(key):len(buf):len(buf)]
-	if len(key) == 0 {
-		return "", v
-	}
-	return unsafe.String(&buf[0], len(key)), v
 }
 
 // noteAbsent remembers that key has no entry, so that a set of the same

@@ -216,39 +216,3 @@ func TestDeleteRangeHeapBounded(t *testing.T) {
 		require.Less(t, s.CacheBytes(), 3*perSegment*(cacheEntryOverhead+40))
 	})
 }
-
-// TestKeyValueCopy: one allocation holds a copy of key then value; the
-// value is non-nil even when empty and full, so that an append copies
-// rather than write past it.
-func TestKeyValueCopy(t *testing.T) {
-	for _, c := range []struct{ k, v string }{{"", ""}, {"k", ""}, {"", "v"}, {"key", "value"}} {
-		k, v := keyValueCopy([]byte(c.k), []byte(c.v))
-		require.Equal(t, c.k, k)
-		require.NotNil(t, v)
-		require.Equal(t, c.v, string(v))
-		require.Equal(t, len(v), cap(v))
-	}
-}
-
-// TestMemDBCommitCopiesValues: MemDB's committed data holds its own copy
-// of a flushed value, not the cache's, which shares its allocation with
-// the cache entry's key.
-func TestMemDBCommitCopiesValues(t *testing.T) {
-	db := NewMemDB()
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	s, err := db.Store("s", 0)
-	require.NoError(t, err)
-	put(t, s, "key", "value")
-	cached, ok, err := s.Get([]byte("key"))
-	require.NoError(t, err)
-	require.True(t, ok)
-	flush(t, s)
-	require.NoError(t, db.Commit(nil))
-	ro, err := db.ReadOnly("s")
-	require.NoError(t, err)
-	committed, ok, err := ro.Get([]byte("key"))
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, "value", string(committed))
-	require.NotSame(t, &cached[0], &committed[0])
-}

@@ -223,16 +223,8 @@ func (b *memBackend) iter(from, to []byte) (kvIter, error) {
 }
 
 func (b *memBackend) stage(key, value []byte, del bool) error {
-	// A copy of value, not the cache's: a new cache entry's value shares
-	// its allocation with the entry's key (keyValueCopy), which committed
-	// data must not keep. Key and value copies in one allocation, as in
-	// the cache.
-	if del {
-		b.db.pending = append(b.db.pending, memOp{list: b.list, key: string(key), del: true})
-		return nil
-	}
-	k, v := keyValueCopy(key, value)
-	b.db.pending = append(b.db.pending, memOp{list: b.list, key: k, value: v})
+	// value is an immutable cache value: no copy needed.
+	b.db.pending = append(b.db.pending, memOp{list: b.list, key: string(key), value: value, del: del})
 	return nil
 }
 
