@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -959,30 +958,4 @@ func TestKeyFilterFalsePositives(t *testing.T) {
 	t.Logf("dropped after %d keys (%.1f times the capacity)", added, float64(added)/float64(f.capacity))
 	require.InDelta(t, 6, float64(added)/float64(f.capacity), 1)
 	require.Nil(t, newKeyFilter(minFilterBytes-1))
-}
-
-// TestSortByKey: the dirty entries of a flush come out in byte order,
-// short keys, NUL bytes and long shared prefixes included.
-func TestSortByKey(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	keys := []string{"", "a", "a\x00", "a\x00\x00", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgg\xff", "\xff\xff\xff\xff\xff\xff\xff\xff\xff", "b"}
-	for range 2000 {
-		k := make([]byte, rng.IntN(12))
-		for i := range k {
-			k[i] = "ab\x00\xff"[rng.IntN(4)]
-		}
-		keys = append(keys, string(k))
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	nodes := make([]*slNode, len(keys))
-	for i, j := range rng.Perm(len(keys)) {
-		nodes[i] = &slNode{key: keys[j]}
-	}
-	sortByKey(nodes)
-	got := make([]string, len(nodes))
-	for i, n := range nodes {
-		got[i] = n.key
-	}
-	require.Equal(t, keys, got)
 }
