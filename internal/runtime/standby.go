@@ -126,8 +126,9 @@ func (e *Engine) noteProgress(t *task) {
 }
 
 // reconcileStandbysLocked starts the standbys of the last assignment that
-// do not run and are not active here, and stops those no longer wanted.
-// e.mu must be held.
+// do not run and are not active here, and stops those no longer wanted,
+// except those of tasks the last assignment makes active here. e.mu must
+// be held.
 func (e *Engine) reconcileStandbysLocked() {
 	if e.heldStale.Swap(false) {
 		e.noteHeldLocked() // a standby may have become a warm-up, or back
@@ -140,8 +141,18 @@ func (e *Engine) reconcileStandbysLocked() {
 			}
 		}
 	}
+	// A standby of a task that the last assignment makes active here is
+	// kept for the task to take over (takeStandby): the assignment is
+	// parsed before the callback that makes the task runs, and a loop that
+	// reconciled in between stopped the standby, so that the task then
+	// restored its whole changelog (an in-memory standby's state is lost
+	// when it stops).
+	var active map[topo.TaskID]bool
+	if pl := e.placement.Load(); pl != nil {
+		active = pl.Local
+	}
 	for id, sb := range e.standbys {
-		if !want[id] {
+		if !want[id] && !active[id] {
 			e.stopStandby(sb)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brookstream/brook/internal/topo"
+	"github.com/brookstream/brook/state"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -107,4 +108,30 @@ func TestReplicaLag(t *testing.T) {
 	lag.fetched("g", 1000, 1000)
 	total, _ = lag.total()
 	assert.Equal(t, int64(0), total)
+}
+
+// TestReconcileKeepsStandbyOfAssignedTask: once an assignment that makes a
+// task active here is parsed, and before the callback that creates the
+// task, the loop's reconcile must keep the task's standby for the task to
+// take over: an in-memory standby that stopped lost its state, and the
+// task restored its whole changelog (a flake of TestFailoverStandby).
+// Standbys of tasks neither wanted nor assigned are stopped.
+func TestReconcileKeepsStandbyOfAssignedTask(t *testing.T) {
+	assigned, other := topo.TaskID{Partition: 0}, topo.TaskID{Partition: 1}
+	e := &Engine{o: Options{InMemory: true}, log: slog.New(slog.DiscardHandler), tasks: map[topo.TaskID]*task{}}
+	newStandby := func(id topo.TaskID) *standby {
+		done := make(chan struct{})
+		close(done)
+		return &standby{id: id, db: state.NewMemDB(), cancel: func() {}, done: done}
+	}
+	e.standbys = map[topo.TaskID]*standby{assigned: newStandby(assigned), other: newStandby(other)}
+	keep := e.standbys[assigned].db
+	// The new assignment: task 0 active here, no standby wanted.
+	e.standbyWant.Store(&[]topo.TaskID{})
+	e.placement.Store(&Placement{Local: map[topo.TaskID]bool{assigned: true}})
+	e.reconcileStandbysLocked()
+	require.Contains(t, e.standbys, assigned)
+	require.NotContains(t, e.standbys, other)
+	require.Same(t, keep, e.takeStandby(assigned), "the task takes over the standby's in-memory state")
+	require.Empty(t, e.standbys)
 }
