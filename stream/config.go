@@ -99,9 +99,10 @@ type Config struct {
 
 	// MaxPollRecords bounds how many records one poll hands to the workers.
 	// Each worker queues at most two batches of one partition's records
-	// from a poll, so about 3 x MaxPollRecords records wait for the
-	// workers at most. Default 10000. See StoreCacheBytes for the App's
-	// whole memory budget.
+	// from a poll, and the poll loop holds one more waiting to be queued,
+	// so about 4 x MaxPollRecords records wait for the workers at most.
+	// Default DefaultMaxPollRecords (5000). See StoreCacheBytes for the
+	// App's whole memory budget.
 	MaxPollRecords int
 
 	// StateDir is the root of local state: a task's stores live in a Pebble
@@ -147,10 +148,12 @@ type Config struct {
 	//     and holds a fetch until it is polled (brook sets kgo's
 	//     FetchMaxBytes, FetchMaxPartitionBytes and MaxConcurrentFetches;
 	//     ClientOpts may override them);
-	//   - records polled and queued for the workers: about 3 x
-	//     MaxPollRecords;
-	//   - records produced and not yet acknowledged: franz-go's
-	//     MaxBufferedRecords (10,000 by default);
+	//   - records polled and queued for the workers: about 4 x
+	//     MaxPollRecords (20,000 records with the default);
+	//   - records produced and not yet acknowledged (outputs and, at a
+	//     commit, a changelog record per dirty key): at most 10,000
+	//     (brook sets kgo's MaxBufferedRecords, whose own default is
+	//     50,000; ClientOpts may override it);
 	//   - a restore: about three fetches of at most 4 MiB per store
 	//     restoring, and for a store restored from offset 0 into an empty
 	//     database, 16 MiB to sort its records (the sorted runs go to
@@ -158,6 +161,14 @@ type Config struct {
 	//     while the runs are merged at the end, 64 KiB per run (one per
 	//     8 MiB of records, at most 64) on each of at most 4 goroutines:
 	//     768 KiB for a million small records on 2 CPUs.
+	//
+	// These are live bytes. Under GOGC 100 (Go's default; brook sets
+	// neither GOGC nor a memory limit) the Go heap grows to about twice
+	// its live size between collections, so a record held in a buffer
+	// costs about twice its size at the process's peak. With cgo on,
+	// Pebble allocates its memtables and block cache outside the Go
+	// heap. BenchmarkMemory1MKeys (four tasks, a million new keys,
+	// exactly-once) peaks at about 170 MiB RSS.
 	StoreCacheBytes int
 
 	// OnRestore, if set, is called as stores are restored from their
@@ -318,6 +329,11 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("brook: Config.%s %s", e.Field, e.Msg)
 }
 
+// DefaultMaxPollRecords is Config.MaxPollRecords when it is zero: 5000
+// records per poll (decision 70 in docs/ARCHITECTURE.md: 10,000 let about
+// 40,000 polled records wait for a worker, a peak of the Go heap).
+const DefaultMaxPollRecords = 5000
+
 // Limits that Config values are checked against.
 const (
 	// MinMemTableBytes is the smallest MemTableBytes New accepts. Pebble
@@ -393,7 +409,7 @@ func (c *Config) validate() error {
 		bad("Workers", "is %d: it must be positive (or zero for the default 1)", c.Workers)
 	}
 	if c.MaxPollRecords < 0 {
-		bad("MaxPollRecords", "is %d: it must be positive (or zero for the default 10000)", c.MaxPollRecords)
+		bad("MaxPollRecords", "is %d: it must be positive (or zero for the default 5000)", c.MaxPollRecords)
 	}
 	if c.OnBadRecord.p.Kind == topo.PolicyDeadLetter {
 		switch t := c.OnBadRecord.p.Topic; {
@@ -410,7 +426,7 @@ func (c *Config) validate() error {
 		c.Workers = 1
 	}
 	if c.MaxPollRecords == 0 {
-		c.MaxPollRecords = 10000
+		c.MaxPollRecords = DefaultMaxPollRecords
 	}
 	if c.StateCacheBytes < 0 {
 		bad("StateCacheBytes", "is %d: it must not be negative (zero means the default 64 MiB)", c.StateCacheBytes)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -105,8 +106,15 @@ func brokerProcess() int {
 //	rec/s-<K>        input records per second, until the last output
 //	                 record is acknowledged
 //
-// Target: rss-MiB-1M under 300, and about the same as rss-MiB-100k: the
-// memory is set by the budget, not by the number of keys.
+// Each run also logs what the memory was made of at the largest sampled
+// RSS (the Go runtime's mapped memory, the Go heap in use, the heap marked
+// live by the last GC and the next GC's goal, and the rest: the binary and
+// C allocations such as Pebble's memtables under cgo), and the most
+// records held at once: fetched and not polled, polled and not processed,
+// produced (to any topic) and not yet acknowledged.
+//
+// Target (issue 16): rss-MiB-1M at most 200, and about the same as
+// rss-MiB-100k: the memory is set by the budget, not by the number of keys.
 func BenchmarkMemory1MKeys(b *testing.B) {
 	var counts []int
 	for _, f := range strings.Split(*flagMemKeys, ",") {
@@ -164,8 +172,10 @@ func BenchmarkMemory1MKeys(b *testing.B) {
 			b.StartTimer()
 			var rss int64
 			var heap uint64
+			var parts memParts
 			peaks := func() { // once the App is closed, before the output is read back
 				rss, heap = s.stop()
+				parts = s.atPeak
 				if hwmReset {
 					rss = max(rss, procStatus("self", "VmHWM"))
 				}
@@ -182,9 +192,10 @@ func BenchmarkMemory1MKeys(b *testing.B) {
 			overBase[j] = max(overBase[j], rss-base)
 			peakHeap[j] = max(peakHeap[j], heap)
 			elapsed[j] += r.elapsed
-			b.Logf("iteration %d: %7d keys: peak RSS %d MiB, peak heap in use %d MiB (base RSS %d MiB, broker RSS %d MiB); at most %d records buffered in franz-go, %d polled but not yet processed; at most %v between commits: %.0f rec/s: %v",
+			b.Logf("iteration %d: %7d keys: peak RSS %d MiB, peak heap in use %d MiB (base RSS %d MiB, broker RSS %d MiB); at most %d records buffered in franz-go, %d polled but not yet processed, %d produced (outputs and changelogs) not yet acknowledged; at most %v between commits: %.0f rec/s: %v",
 				iter, k, rss>>20, heap>>20, base>>20, procStatus(strconv.Itoa(broker.Process.Pid), "VmRSS")>>20,
-				bl.maxBuffered, bl.maxQueued, bl.maxBetween.Round(time.Millisecond), float64(n)/r.elapsed.Seconds(), r)
+				bl.maxBuffered, bl.maxQueued, bl.maxUnacked, bl.maxBetween.Round(time.Millisecond), float64(n)/r.elapsed.Seconds(), r)
+			b.Logf("iteration %d: %7d keys: at the largest sampled RSS: %v", iter, k, parts)
 			e.deleteTopics(out)
 		}
 		checkGoroutines(b, iterBase)
@@ -295,12 +306,32 @@ func procStatus(pid, field string) int64 {
 }
 
 // memSampler samples this process's VmRSS and Go HeapInuse and keeps the
-// largest of each.
+// largest of each, and what the memory was made of at the sample of the
+// largest VmRSS.
 type memSampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	rss    int64
 	heap   uint64
+	atPeak memParts
+}
+
+// memParts is what a process's memory was made of at one sample.
+type memParts struct {
+	rss      int64  // VmRSS
+	live     uint64 // the Go heap marked live by the last GC (/gc/heap/live:bytes)
+	goal     uint64 // the Go heap's goal for the next GC (/gc/heap/goal:bytes)
+	inuse    uint64 // Go HeapInuse
+	goMapped uint64 // what the Go runtime holds from the OS (Sys - HeapReleased)
+}
+
+// String shows the parts in MiB; "other" is VmRSS less what the Go runtime
+// holds: memory allocated outside the Go heap (Pebble's manually
+// allocated memtables and block cache under cgo, the C allocator's free
+// lists) and the binary's text and data.
+func (p memParts) String() string {
+	return fmt.Sprintf("RSS %d MiB = Go runtime %d MiB (heap in use %d, live at the last GC %d, next GC at %d) + other %d MiB",
+		p.rss>>20, p.goMapped>>20, p.inuse>>20, p.live>>20, p.goal>>20, (p.rss-int64(p.goMapped))>>20)
 }
 
 // If profile is not "", it also writes a heap profile to that file
@@ -315,10 +346,17 @@ func startMemSampler(every time.Duration, profile string, bl *backlog) *memSampl
 		defer t.Stop()
 		var ms runtime.MemStats
 		var profiled uint64
+		gm := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 		for {
-			s.rss = max(s.rss, procStatus("self", "VmRSS"))
+			rss := procStatus("self", "VmRSS")
 			runtime.ReadMemStats(&ms)
 			s.heap = max(s.heap, ms.HeapInuse)
+			if rss > s.rss {
+				s.rss = rss
+				metrics.Read(gm)
+				s.atPeak = memParts{rss: rss, live: gm[0].Value.Uint64(), goal: gm[1].Value.Uint64(),
+					inuse: ms.HeapInuse, goMapped: ms.Sys - ms.HeapReleased}
+			}
 			bl.sample()
 			if profile != "" && ms.HeapInuse > profiled+profiled/20 {
 				if f, err := os.Create(profile); err == nil {
@@ -352,7 +390,9 @@ type backlog struct {
 	input, output               string
 	fetched, unbuffered, polled atomic.Int64
 	processed                   atomic.Int64
-	maxBuffered, maxQueued      int64 // sampler goroutine only
+	produced, acked             atomic.Int64 // records of every topic: buffered to produce, and done (acknowledged or failed)
+	maxBuffered, maxQueued      int64        // sampler goroutine only
+	maxUnacked                  int64        // sampler goroutine only
 
 	mu         sync.Mutex
 	lastEnd    time.Time     // the last EndTxn response
@@ -389,7 +429,10 @@ func (b *backlog) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
 	}
 }
 
+func (b *backlog) OnProduceRecordUnbuffered(*kgo.Record, error) { b.acked.Add(1) }
+
 func (b *backlog) OnProduceRecordBuffered(r *kgo.Record) {
+	b.produced.Add(1)
 	if r.Topic == b.output {
 		b.processed.Add(1)
 	}
@@ -401,4 +444,5 @@ func (b *backlog) sample() {
 	}
 	b.maxBuffered = max(b.maxBuffered, b.fetched.Load()-b.unbuffered.Load())
 	b.maxQueued = max(b.maxQueued, b.polled.Load()-b.processed.Load())
+	b.maxUnacked = max(b.maxUnacked, b.produced.Load()-b.acked.Load())
 }

@@ -44,6 +44,18 @@ const (
 	FetchMaxPartitionBytes = 512 << 10
 	MaxConcurrentFetches   = 2
 
+	// MaxBufferedRecords bounds the records the App's client holds
+	// produced and not yet acknowledged (franz-go's MaxBufferedRecords,
+	// 50,000 by default); a Produce past it waits for acknowledgements.
+	// A commit over many new keys produces a changelog record per dirty
+	// key at once (tens of thousands with the default write-back caches),
+	// and each held record is a kgo.Record plus its share of a batch:
+	// with franz-go's default, 45,000 records were held at a commit of
+	// BenchmarkMemory1MKeys, about 10 MB of live Go heap, so about 20 MB
+	// of peak heap under GOGC 100. 10,000 records are still several
+	// batches per partition in flight. Config.ClientOpts can override it.
+	MaxBufferedRecords = 10_000
+
 	// batchOverhead bounds the bytes a record batch of one record needs
 	// besides the record's key, value and header bytes: the v2 batch header
 	// (61) and the record's varint fields.
@@ -184,7 +196,7 @@ func (e *Engine) internalTopicConfigs(configs map[string]*string) map[string]*st
 func (e *Engine) sizeOpts() []kgo.Opt {
 	opts := []kgo.Opt{kgo.ProducerBatchMaxBytesFn(func(topic string) int32 { return e.size.limit(topic) })}
 	opts = append(opts, kgo.FetchMaxBytes(FetchMaxBytes), kgo.FetchMaxPartitionBytes(FetchMaxPartitionBytes),
-		kgo.MaxConcurrentFetches(MaxConcurrentFetches))
+		kgo.MaxConcurrentFetches(MaxConcurrentFetches), kgo.MaxBufferedRecords(MaxBufferedRecords))
 	opts = append(opts, e.fetchSizeOpts(FetchMaxBytes, FetchMaxPartitionBytes)...)
 	if need := int(e.size.max) + 1<<20; need > kgoBrokerMaxBytes {
 		opts = append(opts, kgo.BrokerMaxWriteBytes(int32(min(need, 1<<30+1<<20))))
