@@ -33,7 +33,14 @@ import (
 //	    -run TestSideBySide -v -timeout 60m
 //
 // BROOK_BENCH_RECORDS (default 1000000) and BROOK_BENCH_ROUNDS (default 2)
-// size it. The results table goes to the test log; see docs/PERFORMANCE.md.
+// size it. BROOK_BENCH_WORKLOADS (default "stateless,count") and
+// BROOK_BENCH_GUARANTEES (default "eos,alos") choose what runs, and
+// BROOK_BENCH_KEYS (default 10000, a comma-separated list) the key counts
+// of the count: an input of K keys other than 10k has every key N/K
+// times in random order (K = N: every record a new key), as
+// BenchmarkCountCardinality's, and its rates are also given as a share of
+// the same side's count over 10k keys. The results table goes to the
+// test log; see docs/PERFORMANCE.md.
 func TestSideBySide(t *testing.T) {
 	if os.Getenv("BROOK_BENCH_KS") != "1" {
 		t.Skip("the side-by-side benchmark with Kafka Streams runs on demand: BROOK_BENCH_KS=1 BROOK_TEST_APACHE=1")
@@ -58,8 +65,35 @@ func TestSideBySide(t *testing.T) {
 
 	const partitions = 4
 	k.Topic("bench-in", partitions)
-	kept := fill(t, k.Addrs, "bench-in", n)
+	kept := fill(t, k.Addrs, "bench-in", n, 10_000)
 	t.Logf("input: %d records, %d partitions; the map+filter keeps %d", n, partitions, kept)
+	// The workloads: a label, what the sides run, their input and how
+	// many outputs they write.
+	type work struct {
+		label, workload, input string
+		want                   int
+	}
+	var works []work
+	for _, w := range envList("BROOK_BENCH_WORKLOADS", "stateless,count") {
+		if w != "count" {
+			works = append(works, work{w, w, "bench-in", kept})
+			continue
+		}
+		for _, keys := range envList("BROOK_BENCH_KEYS", "10000") {
+			kc, err := strconv.Atoi(keys)
+			require.NoError(t, err, "BROOK_BENCH_KEYS")
+			if kc == 10_000 {
+				works = append(works, work{"count", "count", "bench-in", n})
+				continue
+			}
+			in := fmt.Sprintf("bench-in-%d", kc)
+			k.Topic(in, partitions)
+			fill(t, k.Addrs, in, n, kc)
+			t.Logf("input %s: %d records over %d keys", in, n, kc)
+			works = append(works, work{fmt.Sprintf("count-%d", kc), "count", in, n})
+		}
+	}
+	guarantees := envList("BROOK_BENCH_GUARANTEES", "eos,alos")
 
 	type result struct {
 		wall    time.Duration // from the process's start to the last output
@@ -71,12 +105,9 @@ func TestSideBySide(t *testing.T) {
 	type key struct{ workload, guarantee, side string }
 	results := map[key][]result{}
 	run := 0
-	for _, workload := range []string{"stateless", "count"} {
-		want := n
-		if workload == "stateless" {
-			want = kept
-		}
-		for _, guarantee := range []string{"eos", "alos"} {
+	for _, wk := range works {
+		workload, want := wk.workload, wk.want
+		for _, guarantee := range guarantees {
 			for round := range rounds {
 				sides := []string{"kafka-streams", "brook"}
 				if round%2 == 1 {
@@ -91,10 +122,10 @@ func TestSideBySide(t *testing.T) {
 					var cmd *exec.Cmd
 					if side == "brook" {
 						cmd = exec.Command(brookBin, "-brokers", br.Addr, "-workload", workload, "-guarantee", guarantee,
-							"-commit", "100ms", "-app", app, "-in", "bench-in", "-out", outTopic, "-state", state)
+							"-commit", "100ms", "-app", app, "-in", wk.input, "-out", outTopic, "-state", state)
 					} else {
 						cmd = exec.Command("java", "-Xmx1g", "-cp", classpath, "brook.compat.Bench", br.Addr, workload, guarantee,
-							"100", app, "bench-in", outTopic, state)
+							"100", app, wk.input, outTopic, state)
 					}
 					logf, err := os.Create(state + ".log")
 					require.NoError(t, err)
@@ -116,9 +147,9 @@ func TestSideBySide(t *testing.T) {
 					require.NoError(t, werr, "%s exited badly: see %s.log", side, state)
 					ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 					r := result{wall: wall, steady: steady, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rssKiB: ru.Maxrss, records: got}
-					results[key{workload, guarantee, side}] = append(results[key{workload, guarantee, side}], r)
+					results[key{wk.label, guarantee, side}] = append(results[key{wk.label, guarantee, side}], r)
 					t.Logf("%-9s %-4s %-13s round %d: %8.0f rec/s from start (%v), %8.0f rec/s from first output (%v), %5.2f µs CPU/rec, peak RSS %4d MiB, %d outputs",
-						workload, guarantee, side, round, float64(n)/wall.Seconds(), wall.Round(time.Millisecond), float64(n)/steady.Seconds(), steady.Round(time.Millisecond),
+						wk.label, guarantee, side, round, float64(n)/wall.Seconds(), wall.Round(time.Millisecond), float64(n)/steady.Seconds(), steady.Round(time.Millisecond),
 						float64(r.cpu.Microseconds())/float64(n), r.rssKiB/1024, got)
 				}
 			}
@@ -143,9 +174,17 @@ func TestSideBySide(t *testing.T) {
 		return a
 	}
 	var ratios strings.Builder
-	for _, w := range []string{"stateless", "count"} {
-		for _, g := range []string{"eos", "alos"} {
+	for _, wk := range works {
+		w := wk.label
+		for _, g := range guarantees {
 			b, j := best(results[key{w, g, "brook"}]), best(results[key{w, g, "kafka-streams"}])
+			if w != "count" && wk.workload == "count" {
+				if rs := results[key{"count", g, "brook"}]; len(rs) > 0 {
+					b10, j10 := best(rs), best(results[key{"count", g, "kafka-streams"}])
+					fmt.Fprintf(&ratios, "%s %s / count over 10k keys, records/s from start: brook %.2f, kafka-streams %.2f; from first output: brook %.2f, kafka-streams %.2f\n",
+						w, g, b.rate/b10.rate, j.rate/j10.rate, b.steady/b10.steady, j.steady/j10.steady)
+				}
+			}
 			for _, s := range []struct {
 				name string
 				a    agg
@@ -159,6 +198,16 @@ func TestSideBySide(t *testing.T) {
 	t.Logf("side by side, %d records, best of %d rounds:%s\n%s", n, rounds, sb.String(), ratios.String())
 }
 
+// envList returns the comma-separated values of the environment variable
+// name, or of def if it is empty.
+func envList(name, def string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	return strings.Split(v, ",")
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -168,20 +217,31 @@ func envInt(name string, def int) int {
 
 func benchKeep(v string) bool { return len(v) < 2 || v[len(v)-2] != '0' }
 
-// fill writes n records to topic, keys from 10k distinct keys and values
-// small JSON objects (36-60 bytes), as internal/benchmarks does, and
-// returns how many the map+filter keeps.
-func fill(t *testing.T, addrs []string, topic string, n int) int {
+// fill writes n records to topic, keys from the given number of distinct
+// keys and values small JSON objects (36-60 bytes), as internal/benchmarks
+// does, and returns how many the map+filter keeps. With 10k keys each key
+// is drawn at random ("k0000".."k9999"); with another count, every key
+// comes n/keys times in a random order ("k0000000"..).
+func fill(t *testing.T, addrs []string, topic string, n, keys int) int {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000))
 	require.NoError(t, err)
 	defer cl.Close()
 	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	var perm []int
+	if keys != 10_000 {
+		perm = rand.New(rand.NewPCG(8, uint64(keys))).Perm(n)
+	}
 	const letters = "abcdefghijklmnopqrstuvwxyz"
 	var note [24]byte
 	kept := 0
 	errs := make(chan error, 1)
 	for i := range n {
-		key := fmt.Appendf(nil, "k%04d", rng.IntN(10_000))
+		var key []byte
+		if keys == 10_000 {
+			key = fmt.Appendf(nil, "k%04d", rng.IntN(10_000))
+		} else {
+			key = fmt.Appendf(nil, "k%07d", perm[i]%keys)
+		}
 		nl := rng.IntN(len(note) + 1)
 		for j := range nl {
 			note[j] = letters[rng.IntN(len(letters))]
