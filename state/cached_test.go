@@ -177,13 +177,6 @@ func TestDeleteRangeHeapBounded(t *testing.T) {
 	forEach(t, func(t *testing.T, db TaskDB) {
 		s, err := db.Store("w", 256<<20)
 		require.NoError(t, err)
-		heap := func() uint64 {
-			runtime.GC()
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			return ms.HeapAlloc
-		}
 		seg := func(i int) []byte { return fmt.Appendf(nil, "seg%06d/", i) }
 		var base uint64
 		for i := range segments {
@@ -204,10 +197,10 @@ func TestDeleteRangeHeapBounded(t *testing.T) {
 			flush(t, s)
 			require.NoError(t, db.Commit(nil))
 			if i == 19 {
-				base = heap()
+				base = heapAlloc()
 			}
 		}
-		end := heap()
+		end := heapAlloc()
 		t.Logf("heap after 20 segments %.1f MB, after %d %.1f MB", float64(base)/1e6, segments, float64(end)/1e6)
 		// Two segments live in the cache and the store: a few MB whatever
 		// the number of segments dropped.
@@ -231,14 +224,7 @@ func TestReplacedValuesFreed(t *testing.T) {
 		t.Cleanup(func() { require.NoError(t, db.Close()) })
 		s, err := db.Store("s", 64<<20)
 		require.NoError(t, err)
-		heap := func() uint64 {
-			runtime.GC()
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			return ms.HeapAlloc
-		}
-		base := heap()
+		base := heapAlloc()
 		v := make([]byte, big)
 		for i := range keys {
 			k := fmt.Appendf(nil, "k%05d", i)
@@ -253,8 +239,17 @@ func TestReplacedValuesFreed(t *testing.T) {
 		}
 		flush(t, s)
 		require.NoError(t, db.Commit(nil))
-		end := heap()
+		end := heapAlloc()
 		t.Logf("heap before %.1f MB, after %.1f MB", float64(base)/1e6, float64(end)/1e6)
 		require.Less(t, end, base+keys*big/4, "the replaced values are still in the heap")
 	}(NewMemDB())
+}
+
+// heapAlloc returns the Go heap's allocated bytes after two collections.
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
