@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,8 +37,9 @@ import (
 // size it. BROOK_BENCH_WORKLOADS (default "stateless,count") and
 // BROOK_BENCH_GUARANTEES (default "eos,alos") choose what runs, and
 // BROOK_BENCH_KEYS (default 10000, a comma-separated list) the key counts
-// of the count: an input of K keys other than 10k has every key N/K
-// times in random order (K = N: every record a new key), as
+// of the count: an input of K keys other than 10k has each key N/K times
+// (one more for the first N mod K; at most N keys) in random order (K = N:
+// every record a new key), as
 // BenchmarkCountCardinality's, and its rates are also given as a share of
 // the same side's count over 10k keys. The results table goes to the
 // test log; see docs/PERFORMANCE.md.
@@ -205,7 +207,13 @@ func envList(name, def string) []string {
 	if v == "" {
 		v = def
 	}
-	return strings.Split(v, ",")
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func envInt(name string, def int) int {
@@ -220,8 +228,9 @@ func benchKeep(v string) bool { return len(v) < 2 || v[len(v)-2] != '0' }
 // fill writes n records to topic, keys from the given number of distinct
 // keys and values small JSON objects (36-60 bytes), as internal/benchmarks
 // does, and returns how many the map+filter keeps. With 10k keys each key
-// is drawn at random ("k0000".."k9999"); with another count, every key
-// comes n/keys times in a random order ("k0000000"..).
+// is drawn at random ("k0000".."k9999"); with another count, each key
+// comes n/keys times (one more for the first n mod keys) in a random order
+// ("k0000000"..).
 func fill(t *testing.T, addrs []string, topic string, n, keys int) int {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000))
 	require.NoError(t, err)

@@ -220,6 +220,67 @@ func TestCloseWhileBrokerStalls(t *testing.T) {
 	}
 }
 
+// TestCloseWhileChangelogStalls: the broker holds every produce request of
+// the App's changelog, and a commit flushes more changelog records than
+// the producer's buffer holds, so the commit itself blocks in Produce (a
+// count with no output topic: only commits produce). Close must return
+// within about two commit deadlines, not when the broker recovers (40s
+// later), and Run must say why it failed.
+func TestCloseWhileChangelogStalls(t *testing.T) {
+	for _, g := range []stream.Guarantee{stream.ExactlyOnce, stream.AtLeastOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			k := kafkatest.New(t)
+			kf := k.Kfake("stalls produce requests with ControlKey")
+			k.Topic("cstall-in", 1)
+			b := stream.NewBuilder()
+			stream.Source(b, "cstall-in", serde.String(), serde.String()).GroupByKey().Count(stream.Materialized("n"))
+			cfg := stream.Config{AppID: "cstall", Brokers: k.Addrs, StateDir: t.TempDir(), Guarantee: g, TransactionTimeout: time.Second,
+				ClientOpts: []kgo.Opt{kgo.MaxBufferedRecords(10)}}
+			app, err := stream.New(b, cfg)
+			require.NoError(t, err)
+			runErr := make(chan error, 1)
+			go func() { runErr <- app.Run(context.Background()) }()
+			k.Produce(false, rec("cstall-in", "k", "0"))
+			require.Len(t, k.Read("cstall-n-changelog", 1, 20*time.Second), 1)
+
+			release := make(chan struct{})
+			stall := time.AfterFunc(40*time.Second, func() { close(release) })
+			defer func() {
+				if stall.Stop() {
+					close(release)
+				}
+			}()
+			toLog := producesTo(t, k, "cstall-n-changelog")
+			kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				if toLog(req) {
+					kf.SleepControl(func() { <-release })
+				}
+				return nil, nil, false
+			})
+			var recs []*kgo.Record
+			for i := range 200 {
+				recs = append(recs, rec("cstall-in", fmt.Sprint("k", i), "x"))
+			}
+			k.Produce(false, recs...)
+			time.Sleep(500 * time.Millisecond) // a commit starts and blocks in Produce
+
+			begin := time.Now()
+			closed := make(chan struct{})
+			go func() { app.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("Close did not return within 15s while the broker stalls the changelog")
+			}
+			took := time.Since(begin)
+			err = <-runErr
+			t.Logf("Close took %v; Run: %v", took, err)
+			assert.Less(t, took, 5*time.Second)
+			require.Error(t, err)
+		})
+	}
+}
+
 // TestFailedRecordNotHalfCommitted: under at-least-once with
 // FailOnBadRecord, a record updates the store and then fails in a later
 // operator. Its offset is not committed, so the update must not be either:
