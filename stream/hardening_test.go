@@ -182,40 +182,13 @@ func TestCloseWhileBrokerStalls(t *testing.T) {
 			k.Produce(false, rec("stall-in", "k", "0"))
 			require.Len(t, k.Read("stall-out", 1, 20*time.Second), 1)
 
-			release := make(chan struct{})
-			stall := time.AfterFunc(40*time.Second, func() { close(release) })
-			defer func() {
-				if stall.Stop() {
-					close(release)
-				}
-			}()
-			toOut := producesTo(t, k, "stall-out")
-			kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-				if toOut(req) {
-					kf.SleepControl(func() { <-release })
-				}
-				return nil, nil, false
-			})
 			var recs []*kgo.Record
 			for i := range 200 {
 				recs = append(recs, rec("stall-in", "k", fmt.Sprint(i+1)))
 			}
-			k.Produce(false, recs...)
-			time.Sleep(300 * time.Millisecond) // the worker blocks in Produce; no commit deadline has passed yet
-
-			begin := time.Now()
-			closed := make(chan struct{})
-			go func() { app.Close(); close(closed) }()
-			select {
-			case <-closed:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("Close did not return within 15s while the broker stalls")
-			}
-			took := time.Since(begin)
-			err = <-runErr
-			t.Logf("Close took %v; Run: %v", took, err)
-			assert.Less(t, took, 5*time.Second)
-			require.Error(t, err)
+			// The worker blocks in Produce; no commit deadline has passed
+			// yet when Close is called.
+			closeWhileStalled(t, k, kf, app, runErr, "stall-out", recs, 300*time.Millisecond)
 		})
 	}
 }
@@ -243,42 +216,52 @@ func TestCloseWhileChangelogStalls(t *testing.T) {
 			k.Produce(false, rec("cstall-in", "k", "0"))
 			require.Len(t, k.Read("cstall-n-changelog", 1, 20*time.Second), 1)
 
-			release := make(chan struct{})
-			stall := time.AfterFunc(40*time.Second, func() { close(release) })
-			defer func() {
-				if stall.Stop() {
-					close(release)
-				}
-			}()
-			toLog := producesTo(t, k, "cstall-n-changelog")
-			kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-				if toLog(req) {
-					kf.SleepControl(func() { <-release })
-				}
-				return nil, nil, false
-			})
 			var recs []*kgo.Record
 			for i := range 200 {
 				recs = append(recs, rec("cstall-in", fmt.Sprint("k", i), "x"))
 			}
-			k.Produce(false, recs...)
-			time.Sleep(500 * time.Millisecond) // a commit starts and blocks in Produce
-
-			begin := time.Now()
-			closed := make(chan struct{})
-			go func() { app.Close(); close(closed) }()
-			select {
-			case <-closed:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("Close did not return within 15s while the broker stalls the changelog")
-			}
-			took := time.Since(begin)
-			err = <-runErr
-			t.Logf("Close took %v; Run: %v", took, err)
-			assert.Less(t, took, 5*time.Second)
-			require.Error(t, err)
+			// A commit starts and blocks in Produce.
+			closeWhileStalled(t, k, kf, app, runErr, "cstall-n-changelog", recs, 500*time.Millisecond)
 		})
 	}
+}
+
+// closeWhileStalled makes the broker hold every produce request to topic
+// (for 40 s), produces recs, waits settle, and closes app: Close must
+// return within about two commit deadlines (5 s), not when the broker
+// recovers, and Run (whose result runErr gives) must fail.
+func closeWhileStalled(t *testing.T, k *kafkatest.Kafka, kf *kfake.Cluster, app *stream.App, runErr <-chan error, topic string, recs []*kgo.Record, settle time.Duration) {
+	t.Helper()
+	release := make(chan struct{})
+	stall := time.AfterFunc(40*time.Second, func() { close(release) })
+	defer func() {
+		if stall.Stop() {
+			close(release)
+		}
+	}()
+	held := producesTo(t, k, topic)
+	kf.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if held(req) {
+			kf.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	k.Produce(false, recs...)
+	time.Sleep(settle)
+
+	begin := time.Now()
+	closed := make(chan struct{})
+	go func() { app.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("Close did not return within 15s while the broker stalls produce requests to %q", topic)
+	}
+	took := time.Since(begin)
+	err := <-runErr
+	t.Logf("Close took %v; Run: %v", took, err)
+	assert.Less(t, took, 5*time.Second)
+	require.Error(t, err)
 }
 
 // TestFailedRecordNotHalfCommitted: under at-least-once with
