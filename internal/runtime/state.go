@@ -424,15 +424,15 @@ const changelogSlab = 256
 
 // flushStores writes every dirty store entry of every task to its
 // changelog. It runs at a barrier, before the producer is flushed. The
-// tasks are flushed one after another on the loop's goroutine: flushing
-// them on goroutines of their own did not make the count over a million
-// keys faster on two cores (decision 71).
+// tasks are flushed one after another on one goroutine: flushing them on
+// goroutines of their own did not make the count over a million keys
+// faster on two cores (decision 71).
 //
-// The changelog records are produced on the loop's goroutine, which may
-// block in Produce while the producer's buffer is full: a goroutine of its
-// own flushes while the loop watches the producer (watchProducer), so that
-// a broker that stalls fails the commit after a commit deadline, and a
-// shutdown past ShutdownTimeout still ends, as for the workers' produces.
+// That goroutine may block in Produce while the producer's buffer is
+// full, so it is not the loop's: the loop watches the producer meanwhile
+// (watchProducer), so that a broker that stalls fails the commit after a
+// commit deadline, and a shutdown past ShutdownTimeout still ends, as for
+// the workers' produces.
 func (e *Engine) flushStores() error {
 	var err error
 	done := make(chan struct{})
